@@ -1,0 +1,1 @@
+"""Scans in: loading files, finding and straightening cards, pairing sides, the merged PDF."""

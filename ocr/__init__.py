@@ -1,0 +1,1 @@
+"""Reading one normalised card image: document type and side, QR, MRZ, field OCR, cross-checks."""

@@ -1,0 +1,149 @@
+"""One citizen's scans through the intake stages, in order: load, find, warp, orient, pair, merge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from intake.cards import CardImage, find_cards, rotate_half_turn, warp_card
+from intake.errors import NoCardFound
+from intake.load import Limits, Page, load_pages
+from intake.pdf import PdfResult, merge_pdf
+from ocr.classify import OcrEngine, classify_side
+
+
+@dataclass
+class CardSides:
+    """The two sides of one card as found in the scans (either may be missing)."""
+
+    front: CardImage | None = None
+    back: CardImage | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def document_type(self) -> str:
+        for side in (self.front, self.back):
+            if side is not None and side.document_type not in ("unknown", "cmnd"):
+                return side.document_type
+        return "unknown"
+
+    @property
+    def images(self) -> list[CardImage]:
+        return [side for side in (self.front, self.back) if side is not None]
+
+
+def load_scans(sources: Iterable[Path | str | bytes], limits: Limits | None = None) -> list[Page]:
+    """Every page of every file, in the order given."""
+    pages: list[Page] = []
+    for source in sources:
+        pages += load_pages(source, limits=limits) if limits else load_pages(source)
+    return pages
+
+
+def straighten(page: Page, engine: OcrEngine | None = None) -> list[CardImage]:
+    """Each card on a page, cut out, upright, and classified; NoCardFound when the page shows none."""
+    outlines = find_cards(page.image, page.dpi)
+    if not outlines:
+        raise NoCardFound(page.source, page.index)
+    cards = []
+    for outline in outlines:
+        image = warp_card(page.image, outline.corners)
+        card = settle_orientation(image, outline.corners, engine)
+        card.source, card.page = page.source, page.index
+        cards.append(card)
+    return cards
+
+
+def settle_orientation(image: np.ndarray, corners: np.ndarray, engine: OcrEngine | None = None) -> CardImage:
+    """Turn a warped card upright by what its text says, and note its side and generation."""
+    verdict = classify_side(image, engine)
+    if verdict.upside_down:
+        image = cv2.rotate(image, cv2.ROTATE_180)
+        corners = rotate_half_turn(corners)
+    return CardImage(
+        image=image,
+        source="",
+        page=0,
+        corners=corners,
+        side=verdict.side,
+        document_type=verdict.document_type,
+        orientation_confidence=verdict.orientation_confidence,
+        evidence=verdict.evidence,
+    )
+
+
+def _family(document_type: str) -> str:
+    return "cmnd" if document_type.startswith("cmnd") else document_type
+
+
+def _compatible(a: CardImage, b: CardImage) -> bool:
+    return "unknown" in (a.document_type, b.document_type) or _family(a.document_type) == _family(b.document_type)
+
+
+def pair_sides(cards: Sequence[CardImage]) -> list[CardSides]:
+    """Fronts matched with backs of the same generation, nearest in scanning order first.
+
+    A side the classifier could not name takes the role its partner leaves open; a CMND back takes the exact
+    generation of its front (the two CMND backs look alike).
+    """
+    pending = list(range(len(cards)))
+    pairs: list[CardSides] = []
+    while pending:
+        first = pending.pop(0)
+        card = cards[first]
+        partner = None
+        for index in pending:
+            other = cards[index]
+            sides = {card.side, other.side}
+            if (sides == {"front", "back"} or ("unknown" in sides and len(sides) == 2) or sides == {"unknown"}) and (
+                _compatible(card, other)
+            ):
+                partner = index
+                break
+        if partner is None:
+            pairs.append(_lone(card))
+            continue
+        pending.remove(partner)
+        pairs.append(_pair(card, cards[partner]))
+    return pairs
+
+
+def _lone(card: CardImage) -> CardSides:
+    sides = CardSides(front=card) if card.side != "back" else CardSides(back=card)
+    sides.warnings.append(f"only one side found ({card.side}) in {card.source} page {card.page + 1}")
+    return sides
+
+
+def _pair(a: CardImage, b: CardImage) -> CardSides:
+    if a.side == "back" or b.side == "front":
+        a, b = b, a
+    a.side, b.side = "front", "back"
+    if a.document_type != "unknown" and _family(b.document_type) in ("cmnd", "unknown"):
+        b.document_type = a.document_type
+    elif b.document_type != "unknown" and a.document_type == "unknown":
+        a.document_type = b.document_type
+    return CardSides(front=a, back=b)
+
+
+def read_scans(
+    sources: Iterable[Path | str | bytes], engine: OcrEngine | None = None, limits: Limits | None = None
+) -> list[CardSides]:
+    """The whole first half of the pipeline: files in, the sides of each card out, paired."""
+    cards: list[CardImage] = []
+    for page in load_scans(sources, limits):
+        cards += straighten(page, engine)
+    return pair_sides(cards)
+
+
+def attachment(
+    cards: Sequence[CardImage], budget_bytes: int | None = None, dpi: int = 300, quality: int = 80
+) -> PdfResult:
+    """The one-PDF attachment: the given sides (front first) at true size on an A4 page."""
+    images = [card.image for card in cards]
+    if budget_bytes is None:
+        return merge_pdf(images, dpi=dpi, quality=quality)
+    return merge_pdf(images, budget_bytes=budget_bytes, dpi=dpi, quality=quality)

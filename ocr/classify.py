@@ -1,0 +1,219 @@
+"""Which way up a straightened card is, which side it shows and which generation it is, read from its text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ocr.engine import OcrEngine, get_engine
+
+DOCUMENT_TYPES = ("cmnd9", "cmnd12", "cccd_barcode", "cccd_chip", "cancuoc2024", "unknown")
+
+# How many text lines are read each way up to settle orientation. The widest lines are the title, the
+# labels with their values and the MRZ: long runs of text on which a wrong way up reads as garbage.
+ORIENTATION_LINES = 4
+CLASSIFY_LINES = 7
+
+
+@dataclass
+class TextLine:
+    box: tuple[int, int, int, int]  # x, y, w, h in the upright card
+    text: str
+    confidence: float
+
+
+@dataclass
+class SideClass:
+    """What a card image is: `upside_down` says whether it must be turned half a turn to read it."""
+
+    side: str  # front | back | unknown
+    document_type: str  # one of DOCUMENT_TYPES; backs of the two CMND generations cannot be told apart: "cmnd"
+    upside_down: bool
+    orientation_confidence: float  # 0..1: how much better one way up read than the other
+    lines: list[TextLine] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+
+def fold(text: str) -> str:
+    """Upper case without diacritics (Đ as D): keywords match even when Tesseract misses a tone mark."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").upper()
+
+
+def text_lines(card: np.ndarray, limit: int) -> list[tuple[int, int, int, int]]:
+    """Boxes of the widest text lines on a card image, found by joining dark strokes horizontally."""
+    gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_BGR2GRAY)
+    height, width = gray.shape
+    # Text is darker than its immediate surroundings; the pale guilloche background is not.
+    binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 18)
+    joined = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (25, 3)))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    boxes = []
+    for x, y, w, h, area in stats[1:count]:
+        if not (12 <= h <= 70 and w >= 2.5 * h and w >= 80):
+            continue
+        if area < 0.15 * w * h:  # a frame or a ruled line, not text
+            continue
+        boxes.append((int(x), int(y), int(w), int(h)))
+    boxes.sort(key=lambda b: b[2], reverse=True)
+    margin = 5
+    return [
+        (
+            max(0, x - margin),
+            max(0, y - margin),
+            min(width, x + w + margin) - max(0, x - margin),
+            min(height, y + h + margin) - max(0, y - margin),
+        )
+        for x, y, w, h in boxes[:limit]
+    ]
+
+
+def _read(engine: OcrEngine, gray: np.ndarray, box: tuple[int, int, int, int], turned: bool) -> TextLine:
+    x, y, w, h = box
+    crop = gray[y : y + h, x : x + w]
+    # Half resolution still reads the card's print (capitals 15+ px high) and costs half the time; telling
+    # which way is up and which card this is needs words, not every diacritic.
+    crop = cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    if turned:
+        crop = cv2.rotate(crop, cv2.ROTATE_180)
+    line = engine.read_line(crop)
+    return TextLine(box=box, text=line.text, confidence=line.confidence)
+
+
+def _weight(line: TextLine) -> float:
+    letters = sum(ch.isalnum() for ch in line.text)
+    return line.confidence * letters
+
+
+@dataclass
+class _Codes:
+    qr: bool  # a QR code (decoded or only located) is on this side
+    qr_text: str | None
+
+
+def _find_qr(gray: np.ndarray) -> _Codes:
+    import zxingcpp
+
+    # return_errors also reports codes found but not decoded: a smudged QR still says "this side has a QR".
+    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.barcode_formats_from_str("QRCode"), return_errors=True)
+    decoded = [code.text for code in found if code.valid]
+    return _Codes(qr=bool(found), qr_text=decoded[0] if decoded else None)
+
+
+def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClass:
+    """Orientation, side and generation of an upright-or-upside-down straightened card (BGR or gray)."""
+    engine = engine or get_engine()
+    gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_BGR2GRAY)
+    height, width = gray.shape
+    codes = _find_qr(gray)
+    boxes = text_lines(gray, CLASSIFY_LINES)
+    if not boxes:
+        return SideClass("unknown", "unknown", False, 0.0)
+    # Which way up: the widest lines read both ways; right way up reads as words with confidence.
+    as_is: list[TextLine] = []
+    turned: list[TextLine] = []
+    for box in boxes[:ORIENTATION_LINES]:
+        as_is.append(_read(engine, gray, box, turned=False))
+        turned.append(_read(engine, gray, box, turned=True))
+        score_as_is = sum(_weight(line) for line in as_is)
+        score_turned = sum(_weight(line) for line in turned)
+        if len(as_is) >= 2 and min(score_as_is, score_turned) < 0.3 * max(score_as_is, score_turned):
+            break  # decisive already
+    upside_down = score_turned > score_as_is
+    total = score_as_is + score_turned
+    confidence = abs(score_as_is - score_turned) / total if total else 0.0
+    lines = turned if upside_down else as_is
+    for box in boxes[len(lines) :]:
+        lines.append(_read(engine, gray, box, turned=upside_down))
+    if upside_down:
+        # Express boxes in the upright card's coordinates.
+        for line in lines:
+            x, y, w, h = line.box
+            line.box = (width - x - w, height - y - h, w, h)
+    lines.sort(key=lambda line: (line.box[1], line.box[0]))
+    side, document_type, evidence = _decide(lines, codes)
+    return SideClass(side, document_type, upside_down, confidence, lines, evidence)
+
+
+# Keywords (folded: upper case, no diacritics) and what each says. Several are read wrong now and then, so the
+# decision adds up the votes of every line rather than trusting one.
+_KEYWORDS: tuple[tuple[str, str, str], ...] = (
+    # pattern, side, what it tells of the generation
+    (r"CONG HOA|CHU NGHIA|SOCIALIST|DOC LAP|HANH PHUC|INDEPENDENCE", "front", ""),
+    (r"CHUNG MINH", "front", "cmnd"),
+    (r"SINH NGAY|NGUYEN QUAN|DKHK", "front", "cmnd9"),  # the 1999 card's own labels
+    (r"GIOI TINH|QUE QUAN|NAM SINH", "front", "cmnd12"),  # labels the 1999 card lacks
+    (r"CAN CUOC CONG DAN|CITIZEN IDENTITY", "front", "cccd"),
+    (r"IDENTITY CARD|DINH DANH CA NHAN|CHU DEM", "front", "cancuoc2024"),
+    # Bilingual labels: the English is small and italic and often misread, but the slash after a label is not.
+    (
+        r"FULL ?NAME|DATE O|NATION|PLACE O|RESIDEN|ORIGIN|EXPIR|(SINH|TICH|QUAN|TRU|TEN|TINH|DEN) ?/",
+        "front",
+        "bilingual",
+    ),
+    (r"HO VA TEN|HO TEN|NGAY.{0,6}SINH|THUONG TRU|QUOC TICH|GIA TRI DEN", "front", ""),
+    (r"TON GIAO|DAU VET|DI HINH|GIAM DOC", "back", "cmnd"),
+    (r"NGAY \d+ THANG \d+ NAM", "back", "cmnd"),
+    (r"DAC DIEM|NHAN DANG|NOT RUOI|SEO ", "back", ""),
+    (r"CUC TRUONG|CANH SAT", "back", "cccd"),
+    (r"PERSONAL IDENTIF|DATE, MONTH|INDEX FINGER|LEFT INDEX|RIGHT INDEX|NAM ?/", "back", "bilingual"),
+    (r"IDVNM|<<<", "back", "mrz"),
+    (r"NOI CU TRU|DANG KY KHAI SINH|PLACE OF RESIDENCE|BO CONG AN|MINISTRY", "back", "cancuoc2024"),
+    (r"NGON TRO", "back", ""),
+)
+
+
+def _decide(lines: list[TextLine], codes: _Codes) -> tuple[str, str, list[str]]:
+    votes = {"front": 0.0, "back": 0.0}
+    families: set[str] = set()
+    evidence = []
+    numbers: set[int] = set()
+    for line in lines:
+        folded = fold(line.text)
+        weight = 0.5 + line.confidence
+        for pattern, side, family in _KEYWORDS:
+            found = re.search(pattern, folded)
+            if found:
+                votes[side] += weight
+                if family:
+                    families.add(family)
+                evidence.append(found.group(0))
+        numbers |= {len(run) for run in re.findall(r"(?<!\d)(\d{9}|\d{12})(?!\d)", folded)}
+    if 9 in numbers:
+        families.add("cmnd9")
+    if 12 in numbers:
+        families.add("cmnd12")
+    if codes.qr:
+        evidence.append("QR")
+    if votes["front"] == votes["back"] == 0:
+        return "unknown", "unknown", evidence
+    side = "front" if votes["front"] >= votes["back"] else "back"
+    return side, _generation(side, families, numbers, codes), evidence
+
+
+def _generation(side: str, families: set[str], numbers: set[int], codes: _Codes) -> str:
+    """The card's generation from what one side shows (vn-id-cards.md's table of generations)."""
+    if "cancuoc2024" in families:
+        return "cancuoc2024"
+    if side == "front":
+        if "cmnd" in families or ("cmnd9" in families and not families & {"cccd", "bilingual"}):
+            if "cmnd12" in families:
+                return "cmnd12"
+            return "cmnd9" if "cmnd9" in families else "cmnd"
+        if codes.qr_text or "bilingual" in families:
+            return "cccd_chip"  # the chip card's QR is on its front, its labels bilingual
+        return "cccd_barcode" if "cccd" in families else "unknown"
+    if "mrz" in families:
+        # A QR that only "looks found" can be a fingerprint's ridges: the back with an MRZ needs a decoded one.
+        return "cancuoc2024" if codes.qr_text else "cccd_chip"
+    if codes.qr:
+        return "cccd_barcode"  # its 2-D code is on the back, and it has no MRZ
+    if "bilingual" in families:
+        return "cccd_chip"
+    if "cmnd" in families:
+        return "cmnd"
+    return "cccd_barcode" if "cccd" in families else "unknown"

@@ -102,7 +102,8 @@ def _expected_card_long_side(shape: tuple[int, ...], dpi: float | None) -> float
 def _card_mask(small: np.ndarray, expected_long: float | None) -> tuple[np.ndarray, bool]:
     """Pixels that belong to a card rather than the lid (or the table) behind it."""
     mask: np.ndarray
-    gray = cv2.medianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), 5)
+    raw = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    gray = cv2.medianBlur(raw, 5)
     h, w = gray.shape
     border = max(4, min(h, w) // 40)
     frame = np.concatenate(
@@ -114,8 +115,12 @@ def _card_mask(small: np.ndarray, expected_long: float | None) -> tuple[np.ndarr
         # differs from it, so brightness alone cannot tell them apart. What the drift never has is a sharp edge:
         # the card's outline (its thickness casts a thin shadow) and its print. Edges draw the card and the
         # colour of its print fills it; darkness is no cue, since a lid shadow is dark too.
-        blurred = cv2.GaussianBlur(gray, (3, 3), 0)
-        edges = cv2.Canny(blurred, 12, 36)
+        edges = cv2.Canny(cv2.GaussianBlur(raw, (3, 3), 0), 12, 36)
+        # The edge's thin dark line, shrunk with the page, is too faint a step for Canny; a black-hat (what a
+        # closing fills in) still sees it.
+        line = cv2.morphologyEx(raw, cv2.MORPH_BLACKHAT, np.ones((5, 5), np.uint8))
+        thin = (line > max(8.0, 4.0 * float(np.median(line)) + 4)).astype(np.uint8) * 255
+        edges = cv2.bitwise_or(edges, thin)
         edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
         saturation = cv2.medianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[:, :, 1], 5)
         paper_saturation = int(np.median(saturation))

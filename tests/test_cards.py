@@ -1,0 +1,108 @@
+"""Finding, straightening, orienting, classifying and pairing every card of the committed sample scans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from intake.cards import CARD_SIZE, find_cards, warp_card
+from intake.errors import NoCardFound
+from intake.load import load_pages
+from intake.pipeline import read_scans, straighten
+from intake.synth.measure import match_card, truth_cards
+
+# In the scan's own pixels: 4 px is 0.34 mm at 300 dpi, 0.5 mm at 200 dpi.
+CORNER_TOLERANCE_PX = 4.0
+SKEW_TOLERANCE_DEGREES = 0.5
+
+
+def _scan_pages(samples: Path, cases: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, Any]]:
+    return [
+        (case, entry["file"], page)
+        for case in cases
+        for entry in case["files"]
+        for page in load_pages(samples / entry["file"])
+    ]
+
+
+@pytest.fixture(scope="module")
+def straightened(samples: Path, sample_cases: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, Any, list]]:
+    return [(case, file, page, straighten(page)) for case, file, page in _scan_pages(samples, sample_cases)]
+
+
+def test_every_card_is_found_with_its_corners_and_skew(straightened: list) -> None:
+    problems = []
+    for case, file, page, cards in straightened:
+        truth = truth_cards(case, file, page.index)
+        if len(cards) != len(truth):
+            problems.append(f"{file} p{page.index}: {len(cards)} cards found, {len(truth)} there")
+            continue
+        for card in cards:
+            match = match_card(card.corners, truth)
+            if match is None:
+                problems.append(f"{file} p{page.index}: a card where none is")
+                continue
+            if match.corner_error > CORNER_TOLERANCE_PX:
+                problems.append(f"{file} p{page.index}: corner off by {match.corner_error:.1f} px")
+            if match.skew_error > SKEW_TOLERANCE_DEGREES:
+                problems.append(f"{file} p{page.index}: skew left {match.skew_error:.2f} degrees")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_card_is_turned_upright(straightened: list) -> None:
+    wrong = [
+        f"{file} p{page.index} ({case['document_type']})"
+        for case, file, page, cards in straightened
+        for card in cards
+        if (match := match_card(card.corners, truth_cards(case, file, page.index))) and not match.upright
+    ]
+    assert not wrong, "upside down: " + ", ".join(wrong)
+
+
+def test_sides_are_told_apart(straightened: list) -> None:
+    wrong = []
+    for case, file, page, cards in straightened:
+        for card in cards:
+            match = match_card(card.corners, truth_cards(case, file, page.index))
+            if match and card.side != match.truth["side"]:
+                wrong.append(f"{file} p{page.index}: {card.side} for {match.truth['side']} ({case['document_type']})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_each_citizens_sides_are_paired_and_named(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
+    wrong = []
+    for case in sample_cases:
+        pairs = read_scans([samples / entry["file"] for entry in case["files"]])
+        if len(pairs) != 1 or pairs[0].front is None or pairs[0].back is None:
+            wrong.append(f"{case['case']}: {len(pairs)} cards, sides {[c.side for p in pairs for c in p.images]}")
+        elif pairs[0].document_type != case["document_type"]:
+            wrong.append(f"{case['case']}: {pairs[0].document_type} for {case['document_type']}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_warped_card_is_canonical_and_matches_the_card(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
+    case = next(c for c in sample_cases if c["layout"] == "separate")
+    page = load_pages(samples / case["files"][0]["file"])[0]
+    outline = find_cards(page.image, page.dpi)[0]
+    card = warp_card(page.image, outline.corners)
+    assert card.shape == (CARD_SIZE[1], CARD_SIZE[0], 3)
+    # The card's edge is gone: the warped image has no lid-white border along its sides.
+    border = np.concatenate([card[3, 40:-40].ravel(), card[-4, 40:-40].ravel()])
+    assert np.mean(border) < 245
+
+
+def test_a_page_without_a_card_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    blank = np.clip(rng.normal(247, 3, (2339, 1654, 3)), 0, 255).astype(np.uint8)
+    import cv2
+
+    path = tmp_path / "blank.jpg"
+    cv2.imwrite(str(path), blank)
+    page = load_pages(path)[0]
+    assert find_cards(page.image, page.dpi) == []
+    with pytest.raises(NoCardFound) as raised:
+        straighten(page)
+    assert "blank.jpg" in str(raised.value)

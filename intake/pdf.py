@@ -57,7 +57,7 @@ def merge_pdf(
     *,
     budget_bytes: int = MAX_BUDGET_BYTES,
     dpi: int = 300,
-    quality: int = 80,
+    quality: int = 70,
     title: str | None = None,
 ) -> PdfResult:
     """One PDF of the card's sides (front first), each at true size, as a photocopy of both sides would be.

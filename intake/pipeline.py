@@ -140,7 +140,7 @@ def read_scans(
 
 
 def attachment(
-    cards: Sequence[CardImage], budget_bytes: int | None = None, dpi: int = 300, quality: int = 80
+    cards: Sequence[CardImage], budget_bytes: int | None = None, dpi: int = 300, quality: int = 70
 ) -> PdfResult:
     """The one-PDF attachment: the given sides (front first) at true size on an A4 page."""
     images = [card.image for card in cards]

@@ -50,6 +50,10 @@ def text_lines(card: np.ndarray, limit: int) -> list[tuple[int, int, int, int]]:
     height, width = gray.shape
     # Text is darker than its immediate surroundings; the pale guilloche background is not.
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 18)
+    # The card's own edge (its dark outline, a sliver of the lid) frames the image; joined to the lines that
+    # reach near it, it would make them one box.
+    edge = max(6, width // 100)
+    binary[:edge], binary[-edge:], binary[:, :edge], binary[:, -edge:] = 0, 0, 0, 0
     joined = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (25, 3)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     boxes = []
@@ -84,9 +88,20 @@ def _read(engine: OcrEngine, gray: np.ndarray, box: tuple[int, int, int, int], t
     return TextLine(box=box, text=line.text, confidence=line.confidence)
 
 
+# A token read the right way up looks like a word: a capitalised, upper- or lower-case run of letters, a number
+# or a date, perhaps with a trailing colon or comma. Upside-down print reads as mixtures like "Z10Z" or "8upU)".
+_LETTERS = "A-Za-zÀ-ỹĐđ"
+_WORDLIKE = re.compile(
+    rf"[(\"']?([{_LETTERS}][a-zà-ỹđ]*|[A-ZÀ-ỸĐ]+|\d+([/.,:-]\d+)*|[{_LETTERS}]+/[{_LETTERS}]+)[.,:;)\"']?"
+    r"|[A-Z0-9<]*<[A-Z0-9<]*"  # an MRZ line: its fillers point one way only
+)
+
+
 def _weight(line: TextLine) -> float:
-    letters = sum(ch.isalnum() for ch in line.text)
-    return line.confidence * letters
+    """How much a reading looks like text right way up: confidence times the letters of word-like tokens."""
+    tokens = line.text.split()
+    good = sum(len(token) for token in tokens if _WORDLIKE.fullmatch(token))
+    return line.confidence * good
 
 
 @dataclass
@@ -116,12 +131,18 @@ def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClas
     # Which way up: the widest lines read both ways; right way up reads as words with confidence.
     as_is: list[TextLine] = []
     turned: list[TextLine] = []
-    for box in boxes[:ORIENTATION_LINES]:
+    score_as_is = score_turned = 0.0
+    informative = 0
+    for box in boxes:
+        if informative >= ORIENTATION_LINES:
+            break
         as_is.append(_read(engine, gray, box, turned=False))
         turned.append(_read(engine, gray, box, turned=True))
+        informative += bool(as_is[-1].text or turned[-1].text)  # a blank line (a rule, a photo edge) tells nothing
         score_as_is = sum(_weight(line) for line in as_is)
         score_turned = sum(_weight(line) for line in turned)
-        if len(as_is) >= 2 and min(score_as_is, score_turned) < 0.3 * max(score_as_is, score_turned):
+        leader, other = max(score_as_is, score_turned), min(score_as_is, score_turned)
+        if informative >= 3 and leader > 20 and other < 0.2 * leader:
             break  # decisive already
     upside_down = score_turned > score_as_is
     total = score_as_is + score_turned
@@ -148,21 +169,25 @@ _KEYWORDS: tuple[tuple[str, str, str], ...] = (
     (r"SINH NGAY|NGUYEN QUAN|DKHK", "front", "cmnd9"),  # the 1999 card's own labels
     (r"GIOI TINH|QUE QUAN|NAM SINH", "front", "cmnd12"),  # labels the 1999 card lacks
     (r"CAN CUOC CONG DAN|CITIZEN IDENTITY", "front", "cccd"),
-    (r"IDENTITY CARD|DINH DANH CA NHAN|CHU DEM", "front", "cancuoc2024"),
+    (r"IDENTITY CARD|DINH DANH|CHU DEM|^\W*CAN CUOC\W*$", "front", "cancuoc2024"),
+    (r"\.{6,}|…", "", "cmnd"),  # values written on dotted lines: the CMND, either side
     # Bilingual labels: the English is small and italic and often misread, but the slash after a label is not.
     (
         r"FULL ?NAME|DATE O|NATION|PLACE O|RESIDEN|ORIGIN|EXPIR|(SINH|TICH|QUAN|TRU|TEN|TINH|DEN) ?/",
         "front",
         "bilingual",
     ),
-    (r"HO VA TEN|HO TEN|NGAY.{0,6}SINH|THUONG TRU|QUOC TICH|GIA TRI DEN", "front", ""),
+    (r"HO VA TEN|HO TEN|NGAY.{0,6}SINH|QUOC TICH", "front", ""),
+    (r"QUE QUAN|THUONG TRU|GIA TRI DEN|EXPIRY", "front", "origin"),  # fronts that print origin or expiry
+    (r"DAN TOC", "", "ethnicity"),  # the CMND's: on the 2012 card's front, the 1999 card's back
     (r"TON GIAO|DAU VET|DI HINH|GIAM DOC", "back", "cmnd"),
     (r"NGAY \d+ THANG \d+ NAM", "back", "cmnd"),
     (r"DAC DIEM|NHAN DANG|NOT RUOI|SEO ", "back", ""),
     (r"CUC TRUONG|CANH SAT", "back", "cccd"),
     (r"PERSONAL IDENTIF|DATE, MONTH|INDEX FINGER|LEFT INDEX|RIGHT INDEX|NAM ?/", "back", "bilingual"),
     (r"IDVNM|<<<", "back", "mrz"),
-    (r"NOI CU TRU|DANG KY KHAI SINH|PLACE OF RESIDENCE|BO CONG AN|MINISTRY", "back", "cancuoc2024"),
+    (r"NOI CU TRU|DANG KY KHAI|KHAI SINH|PLACE OF RES|BO CONG AN|MINISTRY|NAM CAP|HET HAN|DATE OF (ISSUE|EXP)",
+     "back", "cancuoc2024"),
     (r"NGON TRO", "back", ""),
 )
 
@@ -178,7 +203,8 @@ def _decide(lines: list[TextLine], codes: _Codes) -> tuple[str, str, list[str]]:
         for pattern, side, family in _KEYWORDS:
             found = re.search(pattern, folded)
             if found:
-                votes[side] += weight
+                if side:
+                    votes[side] += weight
                 if family:
                     families.add(family)
                 evidence.append(found.group(0))
@@ -200,20 +226,25 @@ def _generation(side: str, families: set[str], numbers: set[int], codes: _Codes)
     if "cancuoc2024" in families:
         return "cancuoc2024"
     if side == "front":
-        if "cmnd" in families or ("cmnd9" in families and not families & {"cccd", "bilingual"}):
-            if "cmnd12" in families:
+        cccd = bool(families & {"cccd", "bilingual"}) or codes.qr
+        if "cmnd" in families or ("cmnd9" in families and not cccd) or ("ethnicity" in families and not cccd):
+            if families & {"cmnd12", "ethnicity"}:
                 return "cmnd12"
             return "cmnd9" if "cmnd9" in families else "cmnd"
+        if "bilingual" in families and not codes.qr and not families & {"origin", "cccd"}:
+            return "cancuoc2024"  # bilingual, no QR, origin and expiry moved to the back
         if codes.qr_text or "bilingual" in families:
             return "cccd_chip"  # the chip card's QR is on its front, its labels bilingual
         return "cccd_barcode" if "cccd" in families else "unknown"
     if "mrz" in families:
         # A QR that only "looks found" can be a fingerprint's ridges: the back with an MRZ needs a decoded one.
         return "cancuoc2024" if codes.qr_text else "cccd_chip"
-    if codes.qr:
+    if codes.qr_text:
         return "cccd_barcode"  # its 2-D code is on the back, and it has no MRZ
     if "bilingual" in families:
         return "cccd_chip"
     if "cmnd" in families:
         return "cmnd"
+    if codes.qr:
+        return "cccd_barcode"
     return "cccd_barcode" if "cccd" in families else "unknown"

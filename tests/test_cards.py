@@ -11,12 +11,13 @@ import pytest
 from intake.cards import CARD_SIZE, find_cards, warp_card
 from intake.errors import NoCardFound
 from intake.load import load_pages
-from intake.pipeline import read_scans, straighten
+from intake.pipeline import attachment, read_scans, straighten
 from intake.synth.measure import match_card, truth_cards
 
 # In the scan's own pixels: 4 px is 0.34 mm at 300 dpi, 0.5 mm at 200 dpi.
 CORNER_TOLERANCE_PX = 4.0
 SKEW_TOLERANCE_DEGREES = 0.5
+PDF_DEFAULT_CEILING = 300 * 1024
 
 
 def _scan_pages(samples: Path, cases: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, Any]]:
@@ -72,14 +73,19 @@ def test_sides_are_told_apart(straightened: list) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_each_citizens_sides_are_paired_and_named(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
+def test_each_citizens_sides_are_paired_named_and_merged(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
     wrong = []
     for case in sample_cases:
         pairs = read_scans([samples / entry["file"] for entry in case["files"]])
         if len(pairs) != 1 or pairs[0].front is None or pairs[0].back is None:
             wrong.append(f"{case['case']}: {len(pairs)} cards, sides {[c.side for p in pairs for c in p.images]}")
-        elif pairs[0].document_type != case["document_type"]:
+            continue
+        if pairs[0].document_type != case["document_type"]:
             wrong.append(f"{case['case']}: {pairs[0].document_type} for {case['document_type']}")
+        merged = attachment(pairs[0].images)
+        # The procedure's ceiling is 5 MB; by default the attachment is far smaller, at full 300 dpi.
+        if not (merged.pages == 1 and merged.dpi == 300 and merged.size < PDF_DEFAULT_CEILING):
+            wrong.append(f"{case['case']}: PDF of {merged.pages} pages, {merged.dpi} dpi, {merged.size} bytes")
     assert not wrong, "\n".join(wrong)
 
 

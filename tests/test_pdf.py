@@ -123,9 +123,9 @@ def test_jpeg_bytes_are_embedded_unchanged(sides: list[np.ndarray], merged: PdfR
 
 
 def test_default_output_is_small(merged: PdfResult) -> None:
-    assert (merged.dpi, merged.quality) == (300, 80)
+    assert (merged.dpi, merged.quality) == (300, 70)
     assert merged.size == len(merged.data)
-    assert merged.size < 200 * 1024  # measured: about 120 KB for these two sides
+    assert merged.size < 200 * 1024  # measured: about 100 KB for these two sides
 
 
 def test_metadata_holds_only_title_and_producer(merged: PdfResult) -> None:
@@ -143,7 +143,7 @@ def test_tight_budget_steps_down_the_ladder(sides: list[np.ndarray], merged: Pdf
     budget = 60_000
     result = merge_pdf(sides, budget_bytes=budget)
     assert result.size <= budget < merged.size
-    assert (result.dpi, result.quality) < (300, 80)
+    assert (result.dpi, result.quality) < (300, 70)
     assert (result.dpi, result.quality) >= (150, 50)
     width = round(CARD_W / 72 * result.dpi)
     with pymupdf.open(stream=result.data, filetype="pdf") as doc:

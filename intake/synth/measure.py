@@ -50,6 +50,9 @@ def match_card(corners: np.ndarray, cards: list[dict[str, Any]]) -> CardMatch | 
     if best is None:
         return None
     _, card, truth = best
+    # The truth's pixel (i, j) covers [i, i+1) x [j, j+1); OpenCV, and so the outline, puts pixel centres on
+    # integers. Half a pixel apart.
+    truth = truth - 0.5
     as_is = float(np.max(np.linalg.norm(corners - truth, axis=1)))
     turned = float(np.max(np.linalg.norm(np.roll(corners, -2, axis=0) - truth, axis=1)))
     return CardMatch(

@@ -54,8 +54,12 @@ def samples(out: Path, count: int, seed: int, committed: bool) -> None:
 @click.argument("scans", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--budget-kb", type=int, default=None, help="Size budget in KB (at most 5120, the procedure's limit).")
-@click.option("--dpi", default=300, show_default=True, type=click.IntRange(150, 600), help="Resolution of the cards in the PDF.")
-@click.option("--quality", default=70, show_default=True, type=click.IntRange(50, 100), help="JPEG quality of the card images.")
+@click.option(
+    "--dpi", default=300, show_default=True, type=click.IntRange(150, 600), help="Resolution of the cards in the PDF."
+)
+@click.option(
+    "--quality", default=70, show_default=True, type=click.IntRange(50, 100), help="JPEG quality of the card images."
+)
 @exits_cleanly
 def pdf(scans: tuple[Path, ...], output: Path, budget_kb: int | None, dpi: int, quality: int) -> None:
     """Write the one-PDF attachment (both sides, true size, one A4 page) of the card in SCANS."""

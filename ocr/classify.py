@@ -186,8 +186,11 @@ _KEYWORDS: tuple[tuple[str, str, str], ...] = (
     (r"CUC TRUONG|CANH SAT", "back", "cccd"),
     (r"PERSONAL IDENTIF|DATE, MONTH|INDEX FINGER|LEFT INDEX|RIGHT INDEX|NAM ?/", "back", "bilingual"),
     (r"IDVNM|<<<", "back", "mrz"),
-    (r"NOI CU TRU|DANG KY KHAI|KHAI SINH|PLACE OF RES|BO CONG AN|MINISTRY|NAM CAP|HET HAN|DATE OF (ISSUE|EXP)",
-     "back", "cancuoc2024"),
+    (
+        r"NOI CU TRU|DANG KY KHAI|KHAI SINH|PLACE OF RES|BO CONG AN|MINISTRY|NAM CAP|HET HAN|DATE OF (ISSUE|EXP)",
+        "back",
+        "cancuoc2024",
+    ),
     (r"NGON TRO", "back", ""),
 )
 

@@ -14,6 +14,8 @@ from intake.errors import NoCardFound
 from intake.load import Limits, Page, load_pages
 from intake.pdf import PdfResult, merge_pdf
 from ocr.classify import OcrEngine, classify_side
+from ocr.read import Sides, read_card
+from ocr.reading import CardReading
 
 
 @dataclass
@@ -88,28 +90,38 @@ def pair_sides(cards: Sequence[CardImage]) -> list[CardSides]:
     """Fronts matched with backs of the same generation, nearest in scanning order first.
 
     A side the classifier could not name takes the role its partner leaves open; a CMND back takes the exact
-    generation of its front (the two CMND backs look alike).
+    generation of its front (the two CMND backs look alike). A front and a back left over, whatever generations
+    they were given, are one card: the scans of one citizen hold one card, and one of the two was misnamed.
     """
     pending = list(range(len(cards)))
     pairs: list[CardSides] = []
+    lone: list[CardImage] = []
     while pending:
-        first = pending.pop(0)
-        card = cards[first]
-        partner = None
-        for index in pending:
-            other = cards[index]
-            sides = {card.side, other.side}
-            if (sides == {"front", "back"} or ("unknown" in sides and len(sides) == 2) or sides == {"unknown"}) and (
-                _compatible(card, other)
-            ):
-                partner = index
-                break
+        card = cards[pending.pop(0)]
+        partner = next((i for i in pending if _complement(card, cards[i]) and _compatible(card, cards[i])), None)
         if partner is None:
-            pairs.append(_lone(card))
+            lone.append(card)
             continue
         pending.remove(partner)
         pairs.append(_pair(card, cards[partner]))
+    while lone:
+        card = lone.pop(0)
+        mate = next((other for other in lone if _complement(card, other)), None)
+        if mate is None:
+            pairs.append(_lone(card))
+            continue
+        lone.remove(mate)
+        pairs.append(_pair(card, mate))
     return pairs
+
+
+def _complement(a: CardImage, b: CardImage) -> bool:
+    sides = {a.side, b.side}
+    return sides == {"front", "back"} or ("unknown" in sides and len(sides) == 2) or sides == {"unknown"}
+
+
+# Evidence (see ocr.classify) read on a CMND front that only the 2012 card prints.
+_CMND12_WORDS = {"NAM SINH", "QUE QUAN", "GIOI TINH", "DAN TOC"}
 
 
 def _lone(card: CardImage) -> CardSides:
@@ -122,6 +134,12 @@ def _pair(a: CardImage, b: CardImage) -> CardSides:
     if a.side == "back" or b.side == "front":
         a, b = b, a
     a.side, b.side = "front", "back"
+    if a.document_type == "unknown" and b.document_type == "cmnd":
+        a.document_type = "cmnd12" if _CMND12_WORDS & set(a.evidence) else "cmnd9"
+    if a.document_type != b.document_type and not _compatible(a, b):
+        # Misnamed on one side: a QR or an MRZ (the fast paths' evidence) outweighs words.
+        trusted = b if {"QR", "MRZ"} & set(b.evidence) and not {"QR", "MRZ"} & set(a.evidence) else a
+        a.document_type = b.document_type = trusted.document_type
     if a.document_type != "unknown" and _family(b.document_type) in ("cmnd", "unknown"):
         b.document_type = a.document_type
     elif b.document_type != "unknown" and a.document_type == "unknown":
@@ -147,3 +165,10 @@ def attachment(
     if budget_bytes is None:
         return merge_pdf(images, dpi=dpi, quality=quality)
     return merge_pdf(images, budget_bytes=budget_bytes, dpi=dpi, quality=quality)
+
+
+def read_sides(sides: CardSides, engine: OcrEngine | None = None, *, use_qr: bool = True) -> CardReading:
+    """The card's reading: what its QR, MRZ and print say, merged and cross-checked."""
+    front = sides.front.image if sides.front is not None else None
+    back = sides.back.image if sides.back is not None else None
+    return read_card(Sides(front, back), sides.document_type, engine, use_qr=use_qr)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 
 import cv2
 import numpy as np
 
 from ocr.engine import OcrEngine, get_engine
+from ocr.mrz import find_mrz_lines
+from ocr.qr import QrPayloadError, find_qr, parse_qr_payload
 
 DOCUMENT_TYPES = ("cmnd9", "cmnd12", "cccd_barcode", "cccd_chip", "cancuoc2024", "unknown")
 
@@ -108,15 +111,63 @@ def _weight(line: TextLine) -> float:
 class _Codes:
     qr: bool  # a QR code (decoded or only located) is on this side
     qr_text: str | None
+    qr_centre: tuple[float, float] | None = None
 
 
 def _find_qr(gray: np.ndarray) -> _Codes:
-    import zxingcpp
+    # Errors included: a smudged QR that does not decode still says "this side has a QR".
+    found = find_qr(gray)
+    for code in found:
+        if code.text is not None:
+            x, y, w, h = code.box
+            return _Codes(qr=True, qr_text=code.text, qr_centre=(x + w / 2, y + h / 2))
+    return _Codes(qr=bool(found), qr_text=None)
 
-    # return_errors also reports codes found but not decoded: a smudged QR still says "this side has a QR".
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.barcode_formats_from_str("QRCode"), return_errors=True)
-    decoded = [code.text for code in found if code.valid]
-    return _Codes(qr=bool(found), qr_text=decoded[0] if decoded else None)
+
+# The generation whose cards were issued on a date, from the generations table of vn-id-cards.md: barcode CCCD
+# 2016-2020, chip CCCD 2021 to 30 June 2024, Căn cước from 1 July 2024. Each prints its QR on the right.
+_CHIP_FROM = date(2021, 1, 1)
+_CANCUOC_FROM = date(2024, 7, 1)
+
+
+def _from_qr(codes: _Codes, width: int, height: int) -> SideClass | None:
+    """Side, generation and way up from a decoded QR alone, without reading a line: the fast path."""
+    if codes.qr_text is None or codes.qr_centre is None:
+        return None
+    try:
+        payload = parse_qr_payload(codes.qr_text)
+    except QrPayloadError:
+        return None
+    issued = payload.date_of_issue
+    if issued is None:
+        return None
+    if issued < _CHIP_FROM:
+        document_type, side = "cccd_barcode", "back"
+    elif issued < _CANCUOC_FROM:
+        document_type, side = "cccd_chip", "front"
+    else:
+        document_type, side = "cancuoc2024", "back"
+    x, y = codes.qr_centre
+    right_top, left_bottom = x > width / 2 and y < height / 2, x < width / 2 and y > height / 2
+    if not (right_top or left_bottom):
+        return None
+    return SideClass(side, document_type, upside_down=left_bottom, orientation_confidence=1.0, evidence=["QR"])
+
+
+def _from_mrz(gray: np.ndarray, codes: _Codes) -> SideClass | None:
+    """A back with an MRZ, found by its three lines of uniform print along one long edge: the second fast path."""
+    if codes.qr and not codes.qr_text:
+        return None  # a QR that does not decode, or a fingerprint taken for one: let the text decide
+    width = gray.shape[1]
+    for upside_down in (False, True):
+        image = cv2.rotate(gray, cv2.ROTATE_180) if upside_down else gray
+        lines = find_mrz_lines(image)
+        # An MRZ spans the card from edge to edge; the CMND's dotted lines, also three at the bottom, do not.
+        if lines and all(w > 0.8 * width and x < 0.15 * width for x, _, w, _ in lines):
+            # The 2024 card's QR is on the back with the MRZ; the chip CCCD's is on its front.
+            document_type = "cancuoc2024" if codes.qr_text else "cccd_chip"
+            return SideClass("back", document_type, upside_down, orientation_confidence=1.0, evidence=["MRZ"])
+    return None
 
 
 def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClass:
@@ -125,6 +176,9 @@ def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClas
     gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape
     codes = _find_qr(gray)
+    fast = _from_qr(codes, width, height) or _from_mrz(gray, codes)
+    if fast is not None:
+        return fast
     boxes = text_lines(gray, CLASSIFY_LINES)
     if not boxes:
         return SideClass("unknown", "unknown", False, 0.0)
@@ -142,13 +196,18 @@ def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClas
         score_as_is = sum(_weight(line) for line in as_is)
         score_turned = sum(_weight(line) for line in turned)
         leader, other = max(score_as_is, score_turned), min(score_as_is, score_turned)
-        if informative >= 3 and leader > 20 and other < 0.2 * leader:
+        if (informative >= 3 and leader > 20 and other < 0.2 * leader) or (
+            informative >= 2 and leader > 40 and other < 0.1 * leader
+        ):
             break  # decisive already
     upside_down = score_turned > score_as_is
     total = score_as_is + score_turned
     confidence = abs(score_as_is - score_turned) / total if total else 0.0
     lines = turned if upside_down else as_is
     for box in boxes[len(lines) :]:
+        side, document_type, _ = _decide(lines, codes)
+        if document_type not in ("unknown", "cmnd"):
+            break  # named already: further lines cost time and say nothing new
         lines.append(_read(engine, gray, box, turned=upside_down))
     if upside_down:
         # Express boxes in the upright card's coordinates.
@@ -191,7 +250,7 @@ _KEYWORDS: tuple[tuple[str, str, str], ...] = (
         "back",
         "cancuoc2024",
     ),
-    (r"NGON TRO", "back", ""),
+    (r"NGON TRO|INDEX FINGER", "back", "fingers"),
 )
 
 
@@ -240,8 +299,13 @@ def _generation(side: str, families: set[str], numbers: set[int], codes: _Codes)
             return "cccd_chip"  # the chip card's QR is on its front, its labels bilingual
         return "cccd_barcode" if "cccd" in families else "unknown"
     if "mrz" in families:
-        # A QR that only "looks found" can be a fingerprint's ridges: the back with an MRZ needs a decoded one.
-        return "cancuoc2024" if codes.qr_text else "cccd_chip"
+        # A QR that only "looks found" can be a fingerprint's ridges, or the 2024 card's smudged code: then the
+        # words decide (the chip card's back has fingerprints and its police department; the 2024 card's neither).
+        if codes.qr_text:
+            return "cancuoc2024"
+        if not codes.qr or families & {"fingers", "cccd", "bilingual"}:
+            return "cccd_chip"
+        return "unknown"
     if codes.qr_text:
         return "cccd_barcode"  # its 2-D code is on the back, and it has no MRZ
     if "bilingual" in families:

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ocr.names import LineChoices, split_symbols
+
 # Tesseract's OpenMP threads cost more than they give on card-sized crops (measured 1.6x slower per field on
 # two cores): one thread per process, and parallelism comes from processes. Must be set before the library loads.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -47,6 +49,11 @@ class OcrEngine(Protocol):
     name: str
 
     def read_line(self, image: np.ndarray, *, lang: str = "vie", whitelist: str | None = None) -> OcrLine: ...
+
+    def read_line_choices(self, image: np.ndarray, *, lang: str = "vie") -> LineChoices:
+        """The line with, per word and symbol, the (character, score 0..1) alternatives sorted best first (the
+        top-1 among them; an engine without alternatives gives the top-1 alone), for `ocr.names.correct_name`."""
+        ...
 
 
 def tessdata_dir() -> str:
@@ -107,6 +114,45 @@ class TesserocrEngine:
         confidence = max(0, api.MeanTextConf()) / 100.0 if text else 0.0  # type: ignore[attr-defined]
         return OcrLine(text=text, confidence=confidence)
 
+    def read_line_choices(self, image: np.ndarray, *, lang: str = "vie") -> LineChoices:
+        """The line with Tesseract's alternatives for every symbol, for decoding names against a lexicon.
+
+        `lstm_choice_mode` 2 makes the LSTM keep its per-symbol choices; measured not to change the top-1 text,
+        and reset afterwards so `read_line` works as before on the same model.
+        """
+        t = self._tesserocr
+        api = self._api(lang)
+        padded = np.ascontiguousarray(_as_gray_padded(image))
+        height, width = padded.shape
+        api.SetVariable("tessedit_char_whitelist", "")  # type: ignore[attr-defined]
+        api.SetVariable("lstm_choice_mode", "2")  # type: ignore[attr-defined]
+        try:
+            api.SetImageBytes(padded.tobytes(), width, height, 1, width)  # type: ignore[attr-defined]
+            api.SetSourceResolution(300)  # type: ignore[attr-defined]
+            api.Recognize()  # type: ignore[attr-defined]
+            text = " ".join(api.GetUTF8Text().split())  # type: ignore[attr-defined]
+            confidence = max(0, api.MeanTextConf()) / 100.0 if text else 0.0  # type: ignore[attr-defined]
+            words: list[list[list[tuple[str, float]]]] = []
+            iterator = api.GetIterator()  # type: ignore[attr-defined]
+            level = t.RIL.SYMBOL
+            for symbol in t.iterate_level(iterator, level) if text and iterator is not None else ():
+                top = symbol.GetUTF8Text(level)
+                if not top:
+                    continue
+                scores: dict[str, float] = {}
+                for choice in symbol.GetChoiceIterator():
+                    char = choice.GetUTF8Text()
+                    if char:
+                        scores[char] = max(scores.get(char, 0.0), max(0.0, choice.Confidence()) / 100.0)
+                # The beam's top-1 can be missing from the LSTM's choices; keep it, at its own confidence.
+                scores.setdefault(top, max(0.0, symbol.Confidence(level)) / 100.0)
+                if symbol.IsAtBeginningOf(t.RIL.WORD) or not words:
+                    words.append([])
+                words[-1].append(sorted(scores.items(), key=lambda item: -item[1]))
+        finally:
+            api.SetVariable("lstm_choice_mode", "0")  # type: ignore[attr-defined]
+        return LineChoices(text=text, confidence=confidence, words=words)
+
 
 class PytesseractEngine:
     """The tesseract command through pytesseract, where tesserocr is not installed (a process per call)."""
@@ -132,6 +178,24 @@ class PytesseractEngine:
             return OcrLine("", 0.0)
         text = " ".join(w for w, _ in words)
         return OcrLine(text=text, confidence=max(0.0, sum(c for _, c in words) / len(words)) / 100.0)
+
+    def read_line_choices(self, image: np.ndarray, *, lang: str = "vie") -> LineChoices:
+        """The line as `TesserocrEngine.read_line_choices` gives it, but the CLI has no alternatives: only the
+        top-1 character of every symbol, scored with its word's confidence."""
+        data = self._pytesseract.image_to_data(
+            _as_gray_padded(image),
+            lang=lang,
+            config="--psm 7 --oem 1 --dpi 300",
+            output_type=self._pytesseract.Output.DICT,
+        )
+        read = [(w.strip(), max(0.0, float(c)) / 100.0) for w, c in zip(data["text"], data["conf"], strict=True)]
+        read = [(w, c) for w, c in read if w]
+        if not read:
+            return LineChoices(text="", confidence=0.0, words=[])
+        words = [[[(char, conf)] for char in split_symbols(word)] for word, conf in read]
+        return LineChoices(
+            text=" ".join(w for w, _ in read), confidence=sum(c for _, c in read) / len(read), words=words
+        )
 
 
 @lru_cache(maxsize=1)

@@ -131,6 +131,62 @@ def _debug_page(folder: Path, page: Any, page_cards: list[Any]) -> None:
         cv2.imwrite(str(folder / f"{stem}_card{index + 1}_{card.side}.jpg"), card.image)
 
 
+@main.command()
+@click.argument("scans", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="The reading as one JSON object (see the README).")
+@click.option("--debug", type=click.Path(file_okay=False, path_type=Path), help="Write each stage's image here.")
+@exits_cleanly
+def read(scans: tuple[Path, ...], as_json: bool, debug: Path | None) -> None:
+    """Read the card in SCANS: number, name, dates and the rest, each with its confidence and source."""
+    from intake.pipeline import load_scans, pair_sides, read_sides, straighten
+    from ocr.reading import FIELD_NAMES, SURE
+
+    found = []
+    for page in load_scans(scans):
+        page_cards = straighten(page)
+        found += page_cards
+        if debug:
+            _debug_page(debug, page, page_cards)
+    pairs = pair_sides(found)
+    if len(pairs) > 1:
+        click.echo(f"motcua: warning: {len(pairs)} cards found; reading the first", err=True)
+    reading = read_sides(pairs[0])
+    reading.warnings = pairs[0].warnings + reading.warnings
+    if debug:
+        _debug_fields(debug, pairs[0], reading)
+    if as_json:
+        click.echo(json.dumps(reading.to_json(), ensure_ascii=False, indent=1))
+        return
+    click.echo(f"document: {reading.document_type}   sides: {', '.join(reading.sides)}")
+    for name in FIELD_NAMES:
+        field = reading.fields.get(name)
+        if field is None or field.value is None:
+            click.echo(f"  {name:<20} -")
+            continue
+        mark = " " if field.confidence >= SURE else "?"
+        click.echo(f"{mark} {name:<20} {field.value:<45} {field.confidence:.2f} {field.source}")
+    for warning in reading.warnings:
+        click.echo(f"warning: {warning}")
+
+
+def _debug_fields(folder: Path, sides: Any, reading: Any) -> None:
+    import cv2
+
+    for side_name in ("front", "back"):
+        card = getattr(sides, side_name)
+        if card is None:
+            continue
+        image = card.image.copy()
+        for name, field in reading.fields.items():
+            if field.box is None or field.side != side_name:
+                continue
+            x, y, w, h = field.box
+            colour = (0, 160, 0) if field.confidence >= 0.9 else (0, 0, 230)
+            cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
+            cv2.putText(image, name, (x, max(12, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1)
+        cv2.imwrite(str(folder / f"fields_{side_name}.jpg"), image)
+
+
 @main.command("demo-pdfs")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))

@@ -1,0 +1,166 @@
+"""Reading the printed fields: picking each value out of its region by type size, then one OCR pass per line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.engine import OcrEngine, OcrLine
+from ocr.layout import FieldRegion
+
+DIGITS = "0123456789"
+DATE_CHARS = "0123456789/-."
+
+
+@dataclass
+class ValueLine:
+    box: tuple[int, int, int, int]  # x, y, w, h in the card image
+    height: float  # the value's capital height, px
+
+
+@dataclass
+class RawField:
+    """What OCR made of one field: its lines' texts and mean confidence, and the box they came from."""
+
+    region: FieldRegion
+    texts: list[str]
+    confidence: float
+    box: tuple[int, int, int, int] | None
+    crops: list[np.ndarray]
+
+
+def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
+    """The printed value's lines inside a field's region, top to bottom; labels and dotted lines left out.
+
+    Labels are printed smaller than values on every generation, so components shorter than most of the tallest
+    ones are dropped; what is left is grouped into lines.
+    """
+    x0, y0, x1, y1 = region.box
+    roi = gray[y0:y1, x0:x1]
+    if roi.size == 0:
+        return []
+    binary = cv2.adaptiveThreshold(roi, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    height, width = roi.shape
+    everything = [(int(x), int(y), int(w), int(h)) for x, y, w, h, _ in stats[1:count]]
+    comps = [
+        (int(x), int(y), int(w), int(h))
+        for x, y, w, h, area in stats[1:count]
+        if 8 <= h < 0.9 * height and w < 0.5 * width and area >= 12
+    ]
+    if not comps:
+        return []
+    heights = np.array([h for _, _, _, h in comps], dtype=np.float64)
+    reference = float(np.percentile(heights, 85))
+    tall = sorted((c for c in comps if c[3] >= 0.8 * reference), key=lambda c: c[1] + c[3] / 2)
+    # Group by vertical centre: a new line starts where a centre is more than half a capital below the last.
+    groups: list[list[tuple[int, int, int, int]]] = []
+    for comp in tall:
+        centre = comp[1] + comp[3] / 2
+        if groups and abs(centre - np.mean([c[1] + c[3] / 2 for c in groups[-1]])) < 0.5 * reference:
+            groups[-1].append(comp)
+        else:
+            groups.append([comp])
+    lines = []
+    previous_bottom = -1
+    for group in groups:
+        if sum(c[2] for c in group) < reference:  # a stray mark, not a line of text
+            continue
+        left = min(c[0] for c in group)
+        top = min(c[1] for c in group)
+        bottom = max(c[1] + c[3] for c in group)
+        cap = float(np.median([c[3] for c in group]))
+        # The value starts at its first capital-height glyph (labels to its left are smaller) but may end in
+        # lower-case letters ("Việt Nam"): the right end is the last glyph of any size on the line.
+        middle = (top + bottom) / 2
+        on_line = sorted(
+            (
+                c
+                for c in comps
+                if c[0] >= left and c[3] >= 0.35 * cap and abs(c[1] + c[3] / 2 - middle) < 0.6 * (bottom - top)
+            ),
+            key=lambda c: c[0],
+        )
+        right = left
+        for c in on_line:
+            if c[0] - right > 1.5 * cap:
+                break  # a gap wider than a word space: another text block (an issuer's name, a stamp)
+            right = max(right, c[0] + c[2])
+        # Vietnamese stacks marks above capitals (Ễ, Ẫ) and below (Ạ): widen the box to keep them, but not
+        # up into the line above.
+        top = max(0, int(top - 0.5 * cap), previous_bottom + 1)
+        previous_bottom = bottom
+        limit = bottom + 0.3 * cap
+        # ...but not down onto the CMND's dotted line: a row of small marks just under the baseline, which
+        # makes Tesseract return nothing at all for the line above it.
+        baseline = float(np.median([c[1] + c[3] for c in group]))
+        dots = [
+            c
+            for c in everything
+            if c[3] <= 0.3 * cap
+            and c[2] <= 0.4 * cap
+            and baseline - 0.1 * cap <= c[1] + c[3] / 2 <= baseline + 0.6 * cap
+            and left <= c[0] <= right
+        ]
+        if len(dots) >= 6:
+            limit = min(limit, float(np.median([c[1] for c in dots])) - 1)
+        bottom = min(height, int(max(limit, baseline + 1)))
+        left, right = max(0, left - 6), min(width, right + 6)
+        lines.append(ValueLine(box=(x0 + left, y0 + top, right - left, bottom - top), height=cap))
+    return lines
+
+
+def _crop(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return gray[y : y + h, x : x + w]
+
+
+_EXPECTED = {"number": re.compile(r"[0-9]{9}"), "date": re.compile(r"[0-9]{1,2}\D{1,3}[0-9]{1,2}\D{1,3}[0-9]{4}")}
+
+
+def _variants(crop: np.ndarray) -> list[np.ndarray]:
+    """Other looks at a line Tesseract could not read: binarised (a pattern or a dotted rule behind the print
+    fades away), and without its lowest fifth (where the CMND's dotted rule runs)."""
+    _, binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return [binary, crop[: max(8, int(crop.shape[0] * 0.8))]]
+
+
+def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine) -> OcrLine:
+    """One line with the settings its kind needs; numbers and dates that do not come out are read again."""
+    if kind not in _EXPECTED:
+        return engine.read_line(crop, lang="vie")
+    whitelist = DIGITS if kind == "number" else DATE_CHARS
+    result = engine.read_line(crop, lang="eng", whitelist=whitelist)
+    expected = _EXPECTED[kind]
+    for variant in _variants(crop):
+        if expected.search(result.text):
+            break
+        result = engine.read_line(variant, lang="eng", whitelist=whitelist)
+    return result
+
+
+def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> RawField:
+    """OCR of one field's value lines with the settings its kind needs."""
+    lines = value_lines(gray, region)
+    if region.lines == 1 and len(lines) > 1:
+        # The value is the widest line; neighbours' edges may reach into a generous region.
+        lines = [max(lines, key=lambda line: line.box[2])]
+    lines = lines[: region.lines]
+    if not lines:
+        return RawField(region, [], 0.0, None, [])
+    texts, confidences, crops = [], [], []
+    for line in lines:
+        crop = _crop(gray, line.box)
+        result = _read_value(crop, region.kind, engine)
+        texts.append(result.text)
+        confidences.append(result.confidence)
+        crops.append(crop)
+    xs = [line.box[0] for line in lines]
+    ys = [line.box[1] for line in lines]
+    x2 = [line.box[0] + line.box[2] for line in lines]
+    y2 = [line.box[1] + line.box[3] for line in lines]
+    box = (min(xs), min(ys), max(x2) - min(xs), max(y2) - min(ys))
+    return RawField(region, texts, float(np.mean(confidences)), box, crops)

@@ -137,8 +137,16 @@ def _pair(a: CardImage, b: CardImage) -> CardSides:
     if a.document_type == "unknown" and b.document_type == "cmnd":
         a.document_type = "cmnd12" if _CMND12_WORDS & set(a.evidence) else "cmnd9"
     if a.document_type != b.document_type and not _compatible(a, b):
-        # Misnamed on one side: a QR or an MRZ (the fast paths' evidence) outweighs words.
-        trusted = b if {"QR", "MRZ"} & set(b.evidence) and not {"QR", "MRZ"} & set(a.evidence) else a
+        # Misnamed on one side. A decoded QR names the generation by its issue date and outweighs words; an MRZ
+        # only says "chip CCCD or Căn cước", so words naming one of those two outweigh it.
+        def weight(card: CardImage, other: CardImage) -> int:
+            if "QR" in card.evidence:
+                return 2
+            if "MRZ" in card.evidence:
+                return 0 if other.document_type in ("cccd_chip", "cancuoc2024") else 2
+            return 1
+
+        trusted = b if weight(b, a) > weight(a, b) else a
         a.document_type = b.document_type = trusted.document_type
     if a.document_type != "unknown" and _family(b.document_type) in ("cmnd", "unknown"):
         b.document_type = a.document_type

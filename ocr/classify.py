@@ -276,7 +276,9 @@ def _decide(lines: list[TextLine], codes: _Codes) -> tuple[str, str, list[str]]:
     if 12 in numbers:
         families.add("cmnd12")
     if codes.qr:
-        evidence.append("QR")
+        evidence.append("QR" if codes.qr_text else "QR seen")
+    if "mrz" in families:
+        evidence.append("MRZ")
     if votes["front"] == votes["back"] == 0:
         return "unknown", "unknown", evidence
     side = "front" if votes["front"] >= votes["back"] else "back"
@@ -295,8 +297,8 @@ def _generation(side: str, families: set[str], numbers: set[int], codes: _Codes)
             return "cmnd9" if "cmnd9" in families else "cmnd"
         if "bilingual" in families and not codes.qr and not families & {"origin", "cccd"}:
             return "cancuoc2024"  # bilingual, no QR, origin and expiry moved to the back
-        if codes.qr_text or "bilingual" in families:
-            return "cccd_chip"  # the chip card's QR is on its front, its labels bilingual
+        if codes.qr or "bilingual" in families:
+            return "cccd_chip"  # the chip card's QR is on its front (even smudged, it is seen), labels bilingual
         return "cccd_barcode" if "cccd" in families else "unknown"
     if "mrz" in families:
         # A QR that only "looks found" can be a fingerprint's ridges, or the 2024 card's smudged code: then the

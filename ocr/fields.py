@@ -19,6 +19,8 @@ DATE_CHARS = "0123456789/-."
 class ValueLine:
     box: tuple[int, int, int, int]  # x, y, w, h in the card image
     height: float  # the value's capital height, px
+    cap_top: int = 0  # card y of the top of the value's capitals
+    baseline: int = 0  # card y of the value's baseline
 
 
 @dataclass
@@ -54,8 +56,10 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
     if not comps:
         return []
     heights = np.array([h for _, _, _, h in comps], dtype=np.float64)
-    reference = float(np.percentile(heights, 85))
-    tall = sorted((c for c in comps if c[3] >= 0.8 * reference), key=lambda c: c[1] + c[3] / 2)
+    # Capitals with a mark merged on top (Ễ, Ả) stand taller than the value's plain capitals: the reference is a
+    # middling height of the tall glyphs, not their tallest.
+    reference = float(np.percentile(heights, 70))
+    tall = sorted((c for c in comps if c[3] >= 0.75 * reference), key=lambda c: c[1] + c[3] / 2)
     # Group by vertical centre: a new line starts where a centre is more than half a capital below the last.
     groups: list[list[tuple[int, int, int, int]]] = []
     for comp in tall:
@@ -109,13 +113,43 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
             limit = min(limit, float(np.median([c[1] for c in dots])) - 1)
         bottom = min(height, int(max(limit, baseline + 1)))
         left, right = max(0, left - 6), min(width, right + 6)
-        lines.append(ValueLine(box=(x0 + left, y0 + top, right - left, bottom - top), height=cap))
+        cap_top = int(np.median([c[1] for c in group]))
+        lines.append(
+            ValueLine(
+                box=(x0 + left, y0 + top, right - left, bottom - top),
+                height=cap,
+                cap_top=y0 + cap_top,
+                baseline=y0 + int(baseline),
+            )
+        )
     return lines
 
 
 def _crop(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x, y, w, h = box
     return gray[y : y + h, x : x + w]
+
+
+def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
+    """The value line cut out, with what reaches in from the lines above and below whited out.
+
+    The box keeps room for the marks Vietnamese stacks over capitals, and so takes in the bottoms of a label
+    printed just above; Tesseract then reads the label. Glyphs ending above the capitals' top that are too tall
+    to be a tone mark, or cut by the box's edge, belong to another line.
+    """
+    crop = _crop(gray, line.box).copy()
+    y = line.box[1]
+    binary = cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    cap_top, baseline, cap = line.cap_top - y, line.baseline - y, line.height
+    paper = int(np.percentile(crop, 90))
+    for index in range(1, count):
+        _, cy, _, ch, _ = stats[index]
+        above = cy + ch < cap_top + 0.15 * cap and (ch > 0.45 * cap or cy == 0)
+        below = cy > baseline + 0.35 * cap and (ch > 0.45 * cap or cy + ch >= crop.shape[0])
+        if above or below:
+            crop[labels == index] = paper
+    return crop
 
 
 _EXPECTED = {"number": re.compile(r"[0-9]{9}"), "date": re.compile(r"[0-9]{1,2}\D{1,3}[0-9]{1,2}\D{1,3}[0-9]{4}")}
@@ -146,14 +180,14 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     """OCR of one field's value lines with the settings its kind needs."""
     lines = value_lines(gray, region)
     if region.lines == 1 and len(lines) > 1:
-        # The value is the widest line; neighbours' edges may reach into a generous region.
-        lines = [max(lines, key=lambda line: line.box[2])]
+        # The value is printed larger than labels and wider than a neighbour's edge reaching into the region.
+        lines = [max(lines, key=lambda line: line.height * line.box[2])]
     lines = lines[: region.lines]
     if not lines:
         return RawField(region, [], 0.0, None, [])
     texts, confidences, crops = [], [], []
     for line in lines:
-        crop = _crop(gray, line.box)
+        crop = line_crop(gray, line)
         result = _read_value(crop, region.kind, engine)
         texts.append(result.text)
         confidences.append(result.confidence)

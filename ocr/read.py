@@ -13,7 +13,7 @@ import numpy as np
 from ocr import dates, mrz, names, qr
 from ocr.classify import fold
 from ocr.engine import OcrEngine, get_engine
-from ocr.fields import RawField, read_region
+from ocr.fields import RawField, line_crop, read_region, value_lines
 from ocr.idnumber import IdNumberError, decode_id_number
 from ocr.layout import LAYOUTS, FieldRegion
 from ocr.reading import CardReading, FieldReading
@@ -135,14 +135,11 @@ def _mrz_name_words(evidence: _Evidence) -> list[str] | None:
 def _read_name(
     gray: np.ndarray, region: FieldRegion, engine: OcrEngine, mrz_words: list[str] | None
 ) -> FieldReading | None:
-    from ocr.fields import value_lines
-
     lines = value_lines(gray, region)
     if not lines:
         return None
-    line = max(lines, key=lambda candidate: candidate.box[2])
-    x, y, w, h = line.box
-    choices = engine.read_line_choices(gray[y : y + h, x : x + w], lang="vie")
+    line = max(lines, key=lambda candidate: candidate.height * candidate.box[2])
+    choices = engine.read_line_choices(line_crop(gray, line), lang="vie")
     corrected = names.correct_name(choices, mrz_words=mrz_words)
     if not corrected.full_name:
         return None
@@ -285,7 +282,7 @@ def merge(evidence: _Evidence, document_type: str) -> dict[str, FieldReading]:
             fields["sex"] = FieldReading(derived, min(number.confidence, 0.9), number.source, number.side, number.box)
     if document_type != "cmnd12" and document_type != "cmnd9" and "nationality" in fields:
         nationality = fields["nationality"]
-        if nationality.value and fold(nationality.value).replace(" ", "") in ("VIETNAM", "VIETNA", "VIETNAN"):
+        if nationality.value and re.search(r"VIET ?NA[MN]?$", fold(nationality.value)):
             fields["nationality"] = FieldReading(
                 "Việt Nam",
                 max(nationality.confidence, 0.95),

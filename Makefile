@@ -12,7 +12,7 @@ export OMP_THREAD_LIMIT := 1
 .PHONY: run test lint system venv samples bench clean
 
 run: venv
-	$(BIN)/motcua pdf-samples samples/scans --out out/samples
+	$(BIN)/motcua demo samples/scans --out out/samples
 
 test: venv lint
 	$(BIN)/pytest -q -n 2
@@ -46,6 +46,8 @@ samples: venv
 bench: venv
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/accuracy.py --no-qr
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

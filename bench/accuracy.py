@@ -78,6 +78,7 @@ def main() -> int:
     flagged = 0
     milliseconds: list[float] = []
     reading_ms: dict[str, list[float]] = defaultdict(list)
+    qr_names = [0, 0]  # full_name right, cards whose QR decoded
     warmed = False
     for case in cases:
         pages = [page for entry in case["files"] for page in load_pages(folder / entry["file"])]
@@ -91,6 +92,9 @@ def main() -> int:
         reading = read_sides(pairs[0], engine, use_qr=not args.no_qr) if pairs else None
         milliseconds.append((time.perf_counter() - started) * 1000)
         reading_ms[case["document_type"]].append((time.perf_counter() - read_started) * 1000)
+        if reading is not None and reading.checks.get("qr") == "decoded":
+            qr_names[0] += same("full_name", reading.value("full_name"), case["fields"]["full_name"])
+            qr_names[1] += 1
         for name in FIELD_NAMES:
             truth = case["fields"].get(name)
             field = reading.fields.get(name) if reading else None
@@ -123,6 +127,8 @@ def main() -> int:
         f"\nfields given at or above {SURE}: {sure_total}, of which wrong: {sure_wrong} "
         f"({100 * sure_wrong / max(1, sure_total):.2f}%); fields flagged for the officer: {flagged}"
     )
+    if qr_names[1]:
+        print(f"full_name where the QR decoded: {qr_names[0]}/{qr_names[1]} exact")
     for line in sure_wrong_cases[:20]:
         print("  confident but wrong:", line)
     print(

@@ -69,7 +69,7 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
         else:
             groups.append([comp])
     lines = []
-    previous_bottom = -1
+    previous_bottom = -(10**6)
     for group in groups:
         if sum(c[2] for c in group) < reference:  # a stray mark, not a line of text
             continue
@@ -95,7 +95,8 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
             right = max(right, c[0] + c[2])
         # Vietnamese stacks marks above capitals (Ễ, Ẫ) and below (Ạ): widen the box to keep them, but not
         # up into the line above.
-        top = max(0, int(top - 0.5 * cap), previous_bottom + 1)
+        ceiling, margin = (-y0, 0.8) if region.reach_above else (0, 0.5)
+        top = max(ceiling, int(top - margin * cap), previous_bottom + 1)
         previous_bottom = bottom
         limit = bottom + 0.3 * cap
         # ...but not down onto the CMND's dotted line: a row of small marks just under the baseline, which
@@ -143,11 +144,17 @@ def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     cap_top, baseline, cap = line.cap_top - y, line.baseline - y, line.height
     paper = int(np.percentile(crop, 90))
+    # The value's own glyphs reach down into its body; a mark above one of them is the value's (a tone mark),
+    # anything else up there is the line above's.
+    body = [(cx, cx + cw) for cx, cy, cw, ch, _ in stats[1:count] if cy + ch > cap_top + 0.5 * cap and ch > 0.3 * cap]
     for index in range(1, count):
-        _, cy, _, ch, _ = stats[index]
-        above = cy + ch < cap_top + 0.15 * cap and (ch > 0.45 * cap or cy == 0)
-        below = cy > baseline + 0.35 * cap and (ch > 0.45 * cap or cy + ch >= crop.shape[0])
-        if above or below:
+        cx, cy, cw, ch, _ = stats[index]
+        if cy + ch < cap_top + 0.15 * cap:
+            over_a_glyph = any(left < cx + cw and cx < right for left, right in body)
+            foreign = ch > 0.45 * cap or not over_a_glyph
+        else:
+            foreign = cy > baseline + 0.35 * cap and (ch > 0.45 * cap or cy + ch >= crop.shape[0])
+        if foreign:
             crop[labels == index] = paper
     return crop
 

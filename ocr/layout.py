@@ -19,6 +19,9 @@ class FieldRegion:
     box: Box
     kind: str  # number | date | written_date | name | text | sex
     lines: int = 1  # how many printed lines the value may take
+    # The value's stacked marks may rise above the region (into the small label printed just over it): its
+    # crop reaches up, and the label's glyphs are whited out of it.
+    reach_above: bool = False
 
 
 def _f(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
@@ -50,7 +53,7 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
     ),
     "cccd_barcode": (
         _f("id_number", (280, 148, 1000, 216), "number"),
-        _f("full_name", (276, 254, 1000, 308), "name"),
+        FieldRegion("full_name", "front", (276, 254, 1000, 308), "name", reach_above=True),
         _f("date_of_birth", (280, 300, 1000, 354), "date"),
         _f("sex", (280, 346, 605, 400), "sex"),
         _f("nationality", (605, 346, 1000, 400), "text"),
@@ -61,7 +64,7 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
     ),
     "cccd_chip": (
         _f("id_number", (280, 206, 1000, 270), "number"),
-        _f("full_name", (280, 306, 1000, 356), "name"),
+        FieldRegion("full_name", "front", (280, 306, 1000, 356), "name", reach_above=True),
         _f("date_of_birth", (280, 350, 1000, 402), "date"),
         _f("sex", (280, 394, 595, 444), "sex"),
         _f("nationality", (595, 394, 1000, 444), "text"),

@@ -139,11 +139,26 @@ def _read_name(
     if not lines:
         return None
     line = max(lines, key=lambda candidate: candidate.height * candidate.box[2])
-    choices = engine.read_line_choices(line_crop(gray, line), lang="vie")
+    choices = _without_label(engine.read_line_choices(line_crop(gray, line), lang="vie"))
     corrected = names.correct_name(choices, mrz_words=mrz_words)
     if not corrected.full_name:
         return None
     return FieldReading(corrected.full_name, corrected.confidence, "ocr", region.side, line.box, raw=choices.text)
+
+
+def _without_label(choices: names.LineChoices) -> names.LineChoices:
+    """The name without the label the CMND prints before it on the same line ("Họ tên", "Họ và tên:").
+
+    Names are printed in capitals: leading words with a lower-case letter or a colon are the label's."""
+    words = choices.text.split()
+    if len(words) != len(choices.words):
+        return choices  # the engine's words and its symbols disagree: leave the decoder to cope
+    start = 0
+    while start < len(words) - 1 and (any(ch.islower() for ch in words[start]) or words[start][-1] in ":;"):
+        start += 1
+    if start == 0:
+        return choices
+    return names.LineChoices(" ".join(words[start:]), choices.confidence, choices.words[start:])
 
 
 _LABEL_END = re.compile(r"^.*?[:;]\s*")
@@ -156,7 +171,7 @@ def _after_label(text: str) -> str:
 
 # Labels a value may follow on its line (folded: no diacritics), where no colon ends them (the CMND 1999).
 _LABELS = re.compile(
-    r"^\W*(NOI\s*)?(D\s*K\s*H\s*K\s*)?(THUONG\s*TRU|NGUYEN\s*QUAN|QUE\s*QUAN|QUAN|TRU|HO\s*(VA\s*)?TEN|SINH\s*NGAY)"
+    r"^\W*(NOI\s*)?(D\s*K\s*H\s*K\s*)?(\w*UONG\s*TRU|NGUYEN\s*QUAN|QUE\s*QUAN|QUAN|TRU|HO\s*(VA\s*)?TEN|SINH\s*NGAY)"
     r"(\s*/\s*PLACE OF \w+)?\W*"
 )
 
@@ -173,6 +188,7 @@ def _clean_text(text: str) -> str:
     text = re.sub(r"(?<=\s)\.(?=\w)", "", text)
     text = re.sub(r"[|¡_~“”\"']", "", text)
     text = re.sub(r"\s+", " ", text).strip(" .,-")
+    text = re.sub(r"^[^\w]+", "", text)  # a rule or a smudge before the value
     text = re.sub(r"\s*,\s*", ", ", text)
     return text
 
@@ -199,6 +215,10 @@ def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
         if found is None:
             return FieldReading(None, 0.0, "ocr", region.side, raw.box, raw=text)
         value = found[0].isoformat()
+        plausible = {"date_of_birth": dates.plausible_birth, "date_of_issue": dates.plausible_issue}.get(region.name)
+        if plausible is not None and not plausible(found[0]):
+            # A birth or issue date in the future, or before the cards existed: a digit misread.
+            return FieldReading(value, 0.3, "ocr", region.side, raw.box, raw=text)
         # Tesseract's own confidence is unreliable on whitelisted lines (often 0); a clean parse of the whole
         # line counts for more than it.
         confidence = max(confidence, 0.9 if re.fullmatch(r"[\s./:-]*[\d/.-]+[\s./:-]*", text) else 0.7)

@@ -85,15 +85,7 @@ def pdf(scans: tuple[Path, ...], output: Path, budget_kb: int | None, dpi: int, 
 @exits_cleanly
 def cards(scans: tuple[Path, ...], as_json: bool, debug: Path | None) -> None:
     """Find, straighten and classify the card sides in SCANS."""
-    from intake.pipeline import load_scans, pair_sides, straighten
-
-    found = []
-    for page in load_scans(scans):
-        page_cards = straighten(page)
-        found += page_cards
-        if debug:
-            _debug_page(debug, page, page_cards)
-    pairs = pair_sides(found)
+    pairs = _paired_cards(scans, debug)
     rows: list[dict[str, Any]] = []
     for number, sides in enumerate(pairs, start=1):
         for card in sides.images:
@@ -113,6 +105,19 @@ def cards(scans: tuple[Path, ...], as_json: bool, debug: Path | None) -> None:
         return
     for row in rows:
         click.echo(f"card {row['card']}  {row['side']:<7} {row['document_type']:<13} {row['file']} p{row['page'] + 1}")
+
+
+def _paired_cards(scans: tuple[Path, ...], debug: Path | None) -> list[Any]:
+    """Every card side in the scans, straightened and paired; each stage's image in `debug` when asked."""
+    from intake.pipeline import load_scans, pair_sides, straighten
+
+    found = []
+    for page in load_scans(scans):
+        page_cards = straighten(page)
+        found += page_cards
+        if debug:
+            _debug_page(debug, page, page_cards)
+    return pair_sides(found)
 
 
 def _debug_page(folder: Path, page: Any, page_cards: list[Any]) -> None:
@@ -138,16 +143,10 @@ def _debug_page(folder: Path, page: Any, page_cards: list[Any]) -> None:
 @exits_cleanly
 def read(scans: tuple[Path, ...], as_json: bool, debug: Path | None) -> None:
     """Read the card in SCANS: number, name, dates and the rest, each with its confidence and source."""
-    from intake.pipeline import load_scans, pair_sides, read_sides, straighten
+    from intake.pipeline import read_sides
     from ocr.reading import FIELD_NAMES, SURE
 
-    found = []
-    for page in load_scans(scans):
-        page_cards = straighten(page)
-        found += page_cards
-        if debug:
-            _debug_page(debug, page, page_cards)
-    pairs = pair_sides(found)
+    pairs = _paired_cards(scans, debug)
     if len(pairs) > 1:
         click.echo(f"motcua: warning: {len(pairs)} cards found; reading the first", err=True)
     reading = read_sides(pairs[0])
@@ -187,14 +186,18 @@ def _debug_fields(folder: Path, sides: Any, reading: Any) -> None:
         cv2.imwrite(str(folder / f"fields_{side_name}.jpg"), image)
 
 
-@main.command("demo-pdfs")
+@main.command("demo")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @exits_cleanly
-def demo_pdfs(folder: Path, out: Path) -> None:
-    """The sample set's attachments: one PDF per citizen, grouped by the set's truth file."""
+def demo(folder: Path, out: Path) -> None:
+    """The sample set through the pipeline: per citizen, the PDF attachment and the reading (JSON), a line each.
+
+    Files are grouped by citizen with the set's truth file (grouping a folder by content is the batch's job).
+    """
     from intake.pdf import write_pdf
-    from intake.pipeline import attachment, read_scans
+    from intake.pipeline import attachment, read_scans, read_sides
+    from ocr.reading import SURE
 
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
@@ -209,9 +212,17 @@ def demo_pdfs(folder: Path, out: Path) -> None:
             continue
         sides = pairs[0]
         result = attachment(sides.images)
-        target = out / f"{case['case']}.pdf"
-        write_pdf(result, target)
-        found = ", ".join(f"{card.side} {card.document_type}" for card in sides.images)
-        click.echo(f"{case['case']}: {found:<40} {result.size / 1024:6.0f} KB  {target}")
+        write_pdf(result, out / f"{case['case']}.pdf")
+        reading = read_sides(sides)
+        (out / f"{case['case']}.json").write_text(json.dumps(reading.to_json(), ensure_ascii=False, indent=1))
+        shown = []
+        for name in ("id_number", "full_name", "date_of_birth"):
+            field = reading.fields.get(name)
+            value = field.value if field and field.value else "-"
+            shown.append(value if field and field.confidence >= SURE else f"{value}?")
+        click.echo(
+            f"{case['case']}: {reading.document_type:<13} {' | '.join(shown):<60} PDF {result.size / 1024:4.0f} KB"
+        )
+    click.echo(f"PDFs and readings in {out}; '?' marks a field below the sure threshold ({SURE}).")
     if failures:
         sys.exit(int(ExitCode.no_card_found))

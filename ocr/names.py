@@ -312,6 +312,9 @@ def _prior(entry: Syllable, role: str, lex: Lexicon) -> float:
     return PRIOR_SCALE * math.log(lex.totals[role] / weight) + penalty
 
 
+MRZ_VOUCHED = 2.0
+
+
 def _unknown_cost(word: str) -> float:
     return UNKNOWN_WORD + (0.0 if is_syllable_shaped(word) else MALFORMED_WORD)
 
@@ -431,10 +434,13 @@ def _decode_span(
         readings = {r for r in readings if _fits_mrz(bare(r), mrz_word, mrz_truncated)}
         spelled, cost = _mrz_spelled(mrz_word, evidence)
         if spelled not in costs:
-            costs[spelled] = cost + _unknown_cost(spelled)
+            costs[spelled] = cost + _unknown_cost(spelled) + (MRZ_VOUCHED if known else 0.0)
+    # With the MRZ's letters, a lexicon syllable that spells them is far likelier than an unknown word that does:
+    # the unknown reading is then most often the right letters with a tone mark lost.
+    vouched = MRZ_VOUCHED if mrz_word is not None and known else 0.0
     for reading in readings:
         if reading and reading not in costs:
-            costs[reading] = _align(reading, evidence) + _unknown_cost(reading)
+            costs[reading] = _align(reading, evidence) + _unknown_cost(reading) + vouched
     chosen = min(costs, key=lambda k: costs[k])
     # The chosen word's probability among all candidates, as if costs were negative log-likelihoods.
     probability = 1.0 / sum(math.exp(costs[chosen] - cost) for cost in costs.values())

@@ -134,7 +134,16 @@ def _pair(a: CardImage, b: CardImage) -> CardSides:
     if a.side == "back" or b.side == "front":
         a, b = b, a
     a.side, b.side = "front", "back"
-    if a.document_type == "unknown" and b.document_type == "cmnd":
+    if (
+        a.document_type in ("unknown", "cmnd")
+        and b.document_type in ("cmnd", "unknown")
+        and "cmnd"
+        in (
+            a.document_type,
+            b.document_type,
+        )
+    ):
+        # A CMND whose front did not say which: the 2012 card's labels, else the 1999 card.
         a.document_type = "cmnd12" if _CMND12_WORDS & set(a.evidence) else "cmnd9"
     if a.document_type != b.document_type and not _compatible(a, b):
         # Misnamed on one side. A decoded QR names the generation by its issue date and outweighs words; an MRZ

@@ -314,13 +314,6 @@ def merge(evidence: _Evidence, document_type: str) -> dict[str, FieldReading]:
     return fields
 
 
-def _agree(fields: dict[str, FieldReading], name: str, other: str | None) -> bool | None:
-    reading = fields.get(name)
-    if reading is None or reading.value is None or other is None:
-        return None
-    return reading.value == other
-
-
 def cross_check(fields: dict[str, FieldReading], evidence: _Evidence, document_type: str) -> dict[str, object]:
     """Checks between fields and sources; each failure lowers the fields involved and adds a warning."""
     checks: dict[str, object] = {}

@@ -18,13 +18,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import cv2  # noqa: E402
 
-from intake.cards import CardImage, find_cards, rotate_half_turn, warp_card  # noqa: E402
+from intake.cards import CardImage, find_cards, warp_card  # noqa: E402
 from intake.load import load_pages  # noqa: E402
 from intake.pdf import merge_pdf  # noqa: E402
-from intake.pipeline import pair_sides  # noqa: E402
+from intake.pipeline import attachment, pair_sides, settle_orientation, straighten  # noqa: E402
 from intake.synth import generate_samples  # noqa: E402
 from intake.synth.measure import match_card, truth_cards  # noqa: E402
-from ocr.classify import classify_side  # noqa: E402
 from ocr.engine import get_engine  # noqa: E402
 
 
@@ -69,6 +68,7 @@ def main() -> int:
     skew_errors: list[float] = []
     scans = cards_expected = cards_found = upright = sides_right = types_right = pairs_right = 0
     dpi_sizes: dict[int, list[float]] = {}
+    true_side: dict[int, str] = {}  # the truth's side of each card found, apart from what the pipeline says
     for case in cases:
         found_cards: list[CardImage] = []
         for entry in case["files"]:
@@ -93,30 +93,26 @@ def main() -> int:
                     stages["warp (per card)"].append(warp_ms)
                     stages["find+warp (per card)"].append(find_ms / len(outlines) + warp_ms)
                     t0 = time.perf_counter()
-                    verdict = classify_side(image, engine)
+                    card = settle_orientation(image, outline.corners, page, engine)
                     stages["orient+classify (per card)"].append((time.perf_counter() - t0) * 1000)
-                    corners = rotate_half_turn(outline.corners) if verdict.upside_down else outline.corners
-                    if verdict.upside_down:
-                        image = cv2.rotate(image, cv2.ROTATE_180)
-                    match = match_card(corners, truth)
+                    match = match_card(card.corners, truth)
                     if match is None:
                         misses.append(f"{entry['file']} p{page.index + 1}: an outline where no card is")
                         continue
-                    if match.corner_error > 4 or not match.upright or verdict.side != match.truth["side"]:
+                    if match.corner_error > 4 or not match.upright or card.side != match.truth["side"]:
                         misses.append(
                             f"{entry['file']} p{page.index + 1} ({case['document_type']} {match.truth['side']}): "
-                            f"corner {match.corner_error:.1f} px, upright {match.upright}, side {verdict.side}"
+                            f"corner {match.corner_error:.1f} px, upright {match.upright}, side {card.side}"
                         )
                     cards_found += 1
                     corner_errors.append(match.corner_error * 300 / (page.dpi or 300))
                     skew_errors.append(match.skew_error)
                     upright += match.upright
-                    sides_right += verdict.side == match.truth["side"]
-                    card = CardImage(image, entry["file"], page.index, corners, verdict.side, verdict.document_type)
-                    card.evidence = [match.truth["side"]]
+                    sides_right += card.side == match.truth["side"]
+                    true_side[id(card)] = match.truth["side"]
                     found_cards.append(card)
         pairs = pair_sides(found_cards)
-        if len(pairs) == 1 and all(c.side == c.evidence[0] for c in pairs[0].images) and len(pairs[0].images) == 2:
+        if len(pairs) == 1 and len(pairs[0].images) == 2 and all(c.side == true_side[id(c)] for c in pairs[0].images):
             pairs_right += 1
         else:
             misses.append(f"{case['case']}: paired as {[[c.side for c in p.images] for p in pairs]}")
@@ -168,13 +164,7 @@ def compare_ocrmypdf(folder: Path, cases: list[dict], limit: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path in jpegs:
             t0 = time.perf_counter()
-            cards = []
-            for page in load_pages(path):
-                for outline in find_cards(page.image, page.dpi):
-                    image = warp_card(page.image, outline.corners)
-                    classify_side(image, engine)
-                    cards.append(image)
-            merge_pdf(cards)
+            attachment([card for page in load_pages(path) for card in straighten(page, engine)])
             ours.append((time.perf_counter() - t0) * 1000)
             target = Path(tmp) / (path.stem + ".pdf")
             t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import numpy as np
 from intake.cards import CardImage, find_cards, rotate_half_turn, warp_card
 from intake.errors import NoCardFound
 from intake.load import Limits, Page, load_pages
-from intake.pdf import PdfResult, merge_pdf
+from intake.pdf import MAX_BUDGET_BYTES, PdfResult, merge_pdf
 from ocr.classify import OcrEngine, classify_side
 from ocr.read import Sides, read_card
 from ocr.reading import CardReading
@@ -51,16 +51,15 @@ def straighten(page: Page, engine: OcrEngine | None = None) -> list[CardImage]:
     outlines = find_cards(page.image, page.dpi)
     if not outlines:
         raise NoCardFound(page.source, page.index)
-    cards = []
-    for outline in outlines:
-        image = warp_card(page.image, outline.corners)
-        card = settle_orientation(image, outline.corners, engine)
-        card.source, card.page = page.source, page.index
-        cards.append(card)
-    return cards
+    return [
+        settle_orientation(warp_card(page.image, outline.corners), outline.corners, page, engine)
+        for outline in outlines
+    ]
 
 
-def settle_orientation(image: np.ndarray, corners: np.ndarray, engine: OcrEngine | None = None) -> CardImage:
+def settle_orientation(
+    image: np.ndarray, corners: np.ndarray, page: Page, engine: OcrEngine | None = None
+) -> CardImage:
     """Turn a warped card upright by what its text says, and note its side and generation."""
     verdict = classify_side(image, engine)
     if verdict.upside_down:
@@ -68,8 +67,8 @@ def settle_orientation(image: np.ndarray, corners: np.ndarray, engine: OcrEngine
         corners = rotate_half_turn(corners)
     return CardImage(
         image=image,
-        source="",
-        page=0,
+        source=page.source,
+        page=page.index,
         corners=corners,
         side=verdict.side,
         document_type=verdict.document_type,
@@ -179,9 +178,7 @@ def attachment(
 ) -> PdfResult:
     """The one-PDF attachment: the given sides (front first) at true size on an A4 page."""
     images = [card.image for card in cards]
-    if budget_bytes is None:
-        return merge_pdf(images, dpi=dpi, quality=quality)
-    return merge_pdf(images, budget_bytes=budget_bytes, dpi=dpi, quality=quality)
+    return merge_pdf(images, budget_bytes=budget_bytes or MAX_BUDGET_BYTES, dpi=dpi, quality=quality)
 
 
 def read_sides(sides: CardSides, engine: OcrEngine | None = None, *, use_qr: bool = True) -> CardReading:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ocr.engine import OcrEngine, get_engine
-from ocr.mrz import find_mrz_lines
+from ocr.mrz import find_mrz_lines, strip_diacritics
 from ocr.qr import QrPayloadError, find_qr, parse_qr_payload
 
 DOCUMENT_TYPES = ("cmnd9", "cmnd12", "cccd_barcode", "cccd_chip", "cancuoc2024", "unknown")
@@ -43,8 +43,8 @@ class SideClass:
 
 def fold(text: str) -> str:
     """Upper case without diacritics (Đ as D): keywords match even when Tesseract misses a tone mark."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").upper()
+    # One letter stays one letter (NFC in, NFC out): callers cut the original text at indices found in this one.
+    return strip_diacritics(unicodedata.normalize("NFC", text)).upper()
 
 
 def text_lines(card: np.ndarray, limit: int) -> list[tuple[int, int, int, int]]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from ocr.mrz import strip_diacritics
+
 Alternative = tuple[str, float]  # a character and its score in [0, 1]
 Symbol = list[Alternative]  # one printed character's alternatives, best first
 
@@ -102,8 +104,7 @@ _SYLLABLE_SHAPE = re.compile(rf"(?:{_ONSETS})?([AĂÂEÊIOÔƠUƯY]{{1,3}})(?:{_
 
 def bare(text: str) -> str:
     """Without any diacritic, Đ as D: the MRZ's spelling."""
-    decomposed = unicodedata.normalize("NFD", text.replace("Đ", "D").replace("đ", "d"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return strip_diacritics(text)
 
 
 @cache

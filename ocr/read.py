@@ -226,7 +226,7 @@ def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
         folded = fold(_after_label(text))
         if re.search(r"\bNAM\b", folded):
             value = "Nam"
-        elif re.search(r"\bN[UU]\b|\bNU", folded):
+        elif re.search(r"\bNU", folded):
             value = "Nữ"
         else:
             return FieldReading(None, 0.0, "ocr", region.side, raw.box, raw=text)
@@ -300,7 +300,7 @@ def merge(evidence: _Evidence, document_type: str) -> dict[str, FieldReading]:
             pass
         else:
             fields["sex"] = FieldReading(derived, min(number.confidence, 0.9), number.source, number.side, number.box)
-    if document_type != "cmnd12" and document_type != "cmnd9" and "nationality" in fields:
+    if not document_type.startswith("cmnd") and "nationality" in fields:
         nationality = fields["nationality"]
         if nationality.value and re.search(r"VIET ?NA[MN]?$", fold(nationality.value)):
             fields["nationality"] = FieldReading(

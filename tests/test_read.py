@@ -66,10 +66,12 @@ def test_no_sure_field_is_wrong(readings: list[tuple[dict[str, Any], CardReading
 
 
 def test_the_qr_wins_when_it_decodes(readings: list[tuple[dict[str, Any], CardReading]]) -> None:
-    for case, reading in readings:
-        if case["qr_payload"] and not case["qr_damaged"] and reading.checks.get("qr") == "decoded":
-            assert reading.fields["full_name"].source == "qr"
-            assert reading.value("full_name") == case["fields"]["full_name"]
+    decoded = [(case, reading) for case, reading in readings if reading.checks.get("qr") == "decoded"]
+    undamaged = [case for case, _ in readings if case["qr_payload"] and not case["qr_damaged"]]
+    assert len(decoded) >= len(undamaged) - 1  # every sound QR decodes (one photo may defeat it)
+    for case, reading in decoded:
+        assert reading.fields["full_name"].source == "qr"
+        assert reading.value("full_name") == case["fields"]["full_name"]
 
 
 def test_the_mrz_is_checked_on_chip_cards(readings: list[tuple[dict[str, Any], CardReading]]) -> None:

@@ -5,14 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-eng fonts-ocr-b fonts-noto-core \
-	fonts-dejavu-core ghostscript
+	fonts-dejavu-core ghostscript chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMP_THREAD_LIMIT := 1
 
 .PHONY: run test lint system venv samples bench clean
 
+# The counter application with its demo unit and officer: the credentials and the address are printed.
 run: venv
-	$(BIN)/motcua demo samples/scans --out out/samples
+	$(BIN)/motcua demo
+	$(BIN)/motcua serve
 
 test: venv lint
 	$(BIN)/pytest -q -n 2

@@ -23,3 +23,75 @@ def sample_cases() -> list[dict[str, Any]]:
     from intake.synth.measure import load_truth
 
     return load_truth(SAMPLES)
+
+
+# ---------------------------------------------------------------- databases
+#
+# The web and forms tests run against SQLite and, where the machine has it, PostgreSQL. In CI (CI=true) a missing
+# PostgreSQL fails the run instead of skipping it: the suite must have run against both.
+
+POSTGRES_ADMIN_URL = os.environ.get("MOTCUA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        import psycopg
+
+        url = POSTGRES_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, connect_timeout=3):
+            return None
+    except Exception as error:  # any failure to connect means "not here"; the reason is shown
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Any:
+    """A throwaway PostgreSQL database for this test process, migrated once, dropped at the end."""
+    reason = _postgres_unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    from sqlalchemy import create_engine, text
+
+    from forms.db import make_engine, upgrade
+
+    name = f"motcua_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An empty, migrated database: a new SQLite file, or the session's PostgreSQL database emptied."""
+    from forms.db import make_engine, upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'motcua.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    import forms.models  # noqa: F401  (registers the tables)
+
+    engine = make_engine(url)
+    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url

@@ -186,11 +186,11 @@ def _debug_fields(folder: Path, sides: Any, reading: Any) -> None:
         cv2.imwrite(str(folder / f"fields_{side_name}.jpg"), image)
 
 
-@main.command("demo")
+@main.command("demo-read")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @exits_cleanly
-def demo(folder: Path, out: Path) -> None:
+def demo_read(folder: Path, out: Path) -> None:
     """The sample set through the pipeline: per citizen, the PDF attachment and the reading (JSON), a line each.
 
     Files are grouped by citizen with the set's truth file (grouping a folder by content is the batch's job).
@@ -226,3 +226,13 @@ def demo(folder: Path, out: Path) -> None:
     click.echo(f"PDFs and readings in {out}; '?' marks a field below the sure threshold ({SURE}).")
     if failures:
         sys.exit(int(ExitCode.no_card_found))
+
+
+def _add_management() -> None:
+    from web.manage import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_management()

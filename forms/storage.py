@@ -1,0 +1,71 @@
+"""The storage folder: scans, attachments and card images on disk, private to the service, named by content."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from sqlmodel import Session
+
+from forms.models import StoredFile
+
+EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif"}
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def store_file(
+    session: Session,
+    root: Path,
+    data: bytes,
+    *,
+    kind: str,
+    name: str,
+    content_type: str,
+    request_id: int | None = None,
+) -> StoredFile:
+    """Write `data` under `root` (0o600, written to a temporary name then renamed) and record it."""
+    digest = hashlib.sha256(data).hexdigest()
+    extension = EXTENSIONS.get(content_type, Path(name).suffix.lower()[:8] or ".bin")
+    relative = Path(kind) / digest[:2] / f"{digest}{extension}"
+    target = root / relative
+    _private_dir(root)
+    _private_dir(target.parent)
+    if not target.exists():
+        # Same content, same name: a second upload of one scan costs no space and cannot clash.
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    record = StoredFile(
+        kind=kind,
+        request_id=request_id,
+        path=relative.as_posix(),
+        name=Path(name).name[:255] or "scan",
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def read_stored(root: Path, record: StoredFile) -> bytes:
+    """The file's bytes; refuses a path that would leave the storage folder."""
+    path = (root / record.path).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ValueError("stored path outside the storage folder")
+    return path.read_bytes()

@@ -1,0 +1,527 @@
+"""Tạo tài khoản công dân: the list with its filters and exports, and the one-page new-account procedure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlmodel import select
+
+from forms.accounts import (
+    ProcedureError,
+    SmsFailed,
+    audit,
+    cancel_request,
+    create_account,
+    find_account,
+    may_act,
+    save_request,
+    send_otp,
+)
+from forms.attachment import CONTENT_TYPES, AttachmentError, sniff_attachment
+from forms.models import AccountRequest, Officer, StoredFile, Unit
+from forms.phone import mask_phone
+from forms.request_form import RequestFormData, render_request_form
+from forms.rules import CitizenInfo, FormErrors, format_date, mask_id_number, validate_citizen, validate_id_number
+from forms.search import AccountFilters, all_accounts, search_accounts
+from forms.storage import read_stored, store_file
+from web.app import db, services
+from web.auth import current_officer
+from web.intake_messages import intake_message
+
+bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+
+PER_PAGE = 20
+FORM_FIELDS = ("id_number", "full_name", "date_of_birth", "phone", "email", "unit")
+
+
+# ---------------------------------------------------------------- the list
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        day, month, year = (int(part) for part in text.strip().replace("-", "/").split("/"))
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _filters(args: Mapping[str, str]) -> tuple[AccountFilters, dict[str, str]]:
+    errors = {}
+    days: dict[str, date | None] = {}
+    for name in ("date_from", "date_to"):
+        text = args.get(name, "").strip()
+        days[name] = _parse_day(text) if text else None
+        if text and days[name] is None:
+            errors[name] = "Ngày phải theo dạng dd/mm/yyyy."
+    unit_text = args.get("unit", "").strip()
+    filters = AccountFilters(
+        full_name=args.get("full_name", ""),
+        phone=args.get("phone", ""),
+        id_number=args.get("id_number", ""),
+        officer=args.get("officer", ""),
+        unit=int(unit_text) if unit_text.isdigit() else None,
+        date_from=days["date_from"],
+        date_to=days["date_to"],
+    )
+    return filters, errors
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    filters, errors = _filters(request.args)
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() else 1
+    session = db()
+    rows, total = search_accounts(session, filters, page=page_number, per_page=PER_PAGE)
+    units = session.exec(select(Unit).order_by(Unit.name)).all()
+    session.commit()
+    pages = max(1, (total + PER_PAGE - 1) // PER_PAGE)
+    query = {key: value for key, value in request.args.items() if key != "page" and value}
+    return render_template(
+        "accounts/index.html",
+        rows=rows,
+        total=total,
+        page=page_number,
+        pages=pages,
+        per_page=PER_PAGE,
+        units=units,
+        args=request.args,
+        query=query,
+        errors=errors,
+    )
+
+
+EXPORT_HEADER = ("STT", "Tên công dân", "CMND/CCCD", "Ngày sinh", "Số điện thoại", "Email", "Cán bộ tạo", "Đơn vị",
+                 "Thời gian tạo")  # fmt: skip
+
+
+def _export_rows() -> Any:
+    filters, _errors = _filters(request.args)
+    for number, row in enumerate(all_accounts(db(), filters), start=1):
+        yield (
+            number,
+            row.full_name,
+            row.id_number,
+            format_date(row.date_of_birth),
+            row.phone,
+            row.email or "",
+            row.officer_name,
+            row.unit_name,
+            row.created_at.strftime("%d/%m/%Y %H:%M"),
+        )
+
+
+@bp.get("/export.csv")
+@login_required
+def export_csv() -> Any:
+    audit(db(), current_officer(), "export", detail="csv")
+    db().commit()
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # Excel opens UTF-8 CSV as UTF-8 only with the byte-order mark
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_HEADER)
+    writer.writerows(_export_rows())
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=tai-khoan-cong-dan.csv"},
+    )
+
+
+@bp.get("/export.xlsx")
+@login_required
+def export_xlsx() -> Any:
+    from openpyxl import Workbook
+
+    audit(db(), current_officer(), "export", detail="xlsx")
+    db().commit()
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Tài khoản công dân")
+    sheet.append(list(EXPORT_HEADER))
+    for row in _export_rows():
+        sheet.append(list(row))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=tai-khoan-cong-dan.xlsx"},
+    )
+
+
+# ---------------------------------------------------------------- one request
+
+
+@bp.post("/new")
+@login_required
+def new() -> Any:
+    """[Thêm mới]: a fresh draft in the officer's unit, then its page."""
+    officer = current_officer()
+    session = db()
+    draft = AccountRequest(officer_id=officer.id, unit_id=officer.unit_id, origin="counter")
+    session.add(draft)
+    session.flush()
+    audit(session, officer, "request_opened", request=draft)
+    session.commit()
+    return redirect(url_for("accounts.edit", request_id=draft.id))
+
+
+def _load(request_id: int) -> AccountRequest:
+    found = db().get(AccountRequest, request_id)
+    if found is None:
+        abort(404)
+    if not may_act(current_officer(), found):
+        abort(403)
+    return found
+
+
+def _units(officer: Officer) -> list[Unit]:
+    session = db()
+    if officer.role == "administrator":
+        return list(session.exec(select(Unit).order_by(Unit.name)).all())
+    own = session.get(Unit, officer.unit_id)
+    return [own] if own else []
+
+
+def _stored_reading(draft: AccountRequest) -> dict[str, Any]:
+    if not draft.reading:
+        return {}
+    found: dict[str, Any] = json.loads(draft.reading)
+    return found
+
+
+def _values(draft: AccountRequest) -> dict[str, str]:
+    """The form as saved, with the machine's prefill where the officer has not yet written a value."""
+    prefill = _stored_reading(draft).get("prefill", {})
+    values = {
+        "id_number": draft.id_number or "",
+        "full_name": draft.full_name or "",
+        "date_of_birth": format_date(draft.date_of_birth) if draft.date_of_birth else "",
+        "phone": draft.phone or "",
+        "email": draft.email or "",
+        "unit": str(draft.unit_id or ""),
+    }
+    for name, proposed in prefill.items():
+        if name in values and not values[name] and proposed.get("value"):
+            values[name] = proposed["value"]
+    return values
+
+
+def _page(
+    draft: AccountRequest,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    status: int = 200,
+    notice: str | None = None,
+) -> Any:
+    session = db()
+    officer = current_officer()
+    creator = session.get(Officer, draft.officer_id) if draft.officer_id else officer
+    attachment = session.get(StoredFile, draft.attachment_id) if draft.attachment_id else None
+    stored = _stored_reading(draft)
+    body = render_template(
+        "accounts/edit.html",
+        draft=draft,
+        values=values if values is not None else _values(draft),
+        errors=errors or {},
+        notice=notice,
+        units=_units(officer),
+        creator=creator,
+        attachment=attachment,
+        prefill=stored.get("prefill", {}),
+        warnings=stored.get("warnings", []),
+        document_type=stored.get("document_type"),
+    )
+    session.commit()
+    return body, status
+
+
+@bp.get("/requests/<int:request_id>")
+@login_required
+def edit(request_id: int) -> Any:
+    return _page(_load(request_id))
+
+
+def _save_attachment(draft: AccountRequest) -> str | None:
+    """The officer's own file in `attachment`, if one was chosen: checked by content, kept, linked. An error or None."""
+    upload = request.files.get("attachment")
+    if upload is None or not upload.filename:
+        return None
+    data = upload.read()
+    try:
+        kind = sniff_attachment(data)
+    except AttachmentError as error:
+        return str(error)
+    session = db()
+    record = store_file(
+        session,
+        services().storage,
+        data,
+        kind="attachment",
+        name=upload.filename,
+        content_type=CONTENT_TYPES[kind],
+        request_id=draft.id,
+    )
+    draft.attachment_id = record.id
+    session.add(draft)
+    audit(session, current_officer(), "attachment_uploaded", request=draft, detail=kind)
+    session.commit()
+    return None
+
+
+def _validated(draft: AccountRequest, form: Mapping[str, str]) -> tuple[CitizenInfo | None, dict[str, str]]:
+    officer = current_officer()
+    try:
+        info = validate_citizen(form, unit_ids={unit.id for unit in _units(officer) if unit.id is not None})
+    except FormErrors as error:
+        errors = dict(error.errors)
+        info = None
+    else:
+        errors = {}
+    if draft.attachment_id is None and "attachment" not in errors:
+        errors["attachment"] = "Chưa đính kèm CCCD/CMND (quét 2 mặt, 1 tệp doc, docx hoặc pdf, tối đa 5MB)."
+    return (info if not errors else None), errors
+
+
+@bp.post("/requests/<int:request_id>")
+@login_required
+def act(request_id: int) -> Any:
+    """Every button of the page posts the whole form here; `action` says which button it was."""
+    draft = _load(request_id)
+    officer = current_officer()
+    form = {name: request.form.get(name, "") for name in (*FORM_FIELDS, "otp")}
+    action = request.form.get("action", "save")
+    session = db()
+    errors: dict[str, str] = {}
+
+    if draft.status in ("created", "cancelled") and action != "cancel":
+        message = "Yêu cầu này đã tạo tài khoản." if draft.status == "created" else "Yêu cầu này đã hủy."
+        return _page(draft, form, {"form": message}, 409)
+
+    attachment_error = _save_attachment(draft)
+    if attachment_error:
+        errors["attachment"] = attachment_error
+    if request.files.getlist("scans") and any(upload.filename for upload in request.files.getlist("scans")):
+        # Without JavaScript the scans come with the form; read them here as the page's script would.
+        result, status = _read_scans(draft, [(f.filename or "scan", f.read()) for f in request.files.getlist("scans")])
+        if status != 200:
+            errors["scans"] = result["error"]
+        else:
+            for name, proposed in result["fields"].items():
+                if not form.get(name) and proposed["value"]:
+                    form[name] = proposed["value"]
+
+    if action == "cancel":
+        if draft.status == "created":
+            return _page(draft, form, {"form": "Yêu cầu này đã tạo tài khoản, không thể hủy."}, 409)
+        if draft.status != "cancelled":
+            cancel_request(session, draft, officer)
+        flash("Đã hủy yêu cầu tạo tài khoản.")
+        return redirect(url_for("accounts.index"))
+
+    if action == "lookup":
+        return _lookup(draft, form, errors)
+
+    info, rule_errors = _validated(draft, form)
+    errors.update(rule_errors)
+    if info is None or errors:
+        return _page(draft, form, errors, 422)
+    try:
+        draft = save_request(session, draft, info, officer)
+        if action == "download":
+            return _download(draft, info)
+        if action == "send_otp":
+            send_otp(session, draft, officer, services().sms, key=services().otp_key, now=services().clock())
+            return _page(draft, form, notice=f"Đã gửi mã OTP tới số {mask_phone(info.phone)}.")
+        if action == "create":
+            code = form["otp"].strip()
+            if not (len(code) == 6 and code.isdigit()):
+                return _page(draft, form, {"otp": "Nhập mã OTP gồm 6 chữ số."}, 422)
+            account = create_account(
+                session, draft, officer, code, services().sms, key=services().otp_key, now=services().clock()
+            )
+            flash(f"Đã tạo tài khoản cho {account.full_name} (CMND/CCCD {account.id_number}); mật khẩu đã gửi qua SMS.")
+            return redirect(url_for("accounts.index", id_number=account.id_number))
+        return _page(draft, form, notice="Đã lưu.")
+    except SmsFailed as error:
+        session.rollback()
+        if error.account_created:
+            flash(str(error))
+            return redirect(url_for("accounts.index"))
+        return _page(draft, form, {"otp": str(error)}, 502)
+    except ProcedureError as error:
+        session.rollback()
+        return _page(db().get(AccountRequest, request_id) or draft, form, {error.field or "form": str(error)}, 409)
+
+
+def _lookup(draft: AccountRequest, form: dict[str, str], errors: dict[str, str]) -> Any:
+    """[Tra cứu]: is there an account for this number already? If so, the procedure stops here."""
+    session = db()
+    try:
+        id_number = validate_id_number(form["id_number"])
+    except FormErrors as error:
+        return _page(draft, form, {**errors, **error.errors}, 422)
+    form["id_number"] = id_number
+    existing = find_account(session, id_number)
+    audit(session, current_officer(), "lookup", request=draft, detail=f"{mask_id_number(id_number)} "
+          + ("found" if existing else "none"))  # fmt: skip
+    draft.id_number = id_number
+    session.add(draft)
+    session.commit()
+    if existing:
+        message = f"Số CMND/CCCD {id_number} đã có tài khoản, không thực hiện tạo mới."
+        return _page(draft, form, {**errors, "id_number": message}, 409)
+    return _page(draft, form, errors, notice=f"Số CMND/CCCD {id_number} chưa có tài khoản; tiếp tục nhập thông tin.")
+
+
+def _download(draft: AccountRequest, info: CitizenInfo) -> Any:
+    """[Tải xuống]: the request form for the citizen to check and sign."""
+    session = db()
+    officer = session.get(Officer, draft.officer_id) if draft.officer_id else current_officer()
+    unit = session.get(Unit, info.unit_id)
+    pdf = render_request_form(
+        RequestFormData(
+            id_number=info.id_number,
+            full_name=info.full_name,
+            date_of_birth=info.date_of_birth,
+            phone=info.phone,
+            email=info.email,
+            unit_name=unit.name if unit else "",
+            officer_name=(officer or current_officer()).full_name,
+            officer_phone=(officer or current_officer()).phone,
+            created_at=draft.created_at,
+        )
+    )
+    audit(session, current_officer(), "request_form_downloaded", request=draft)
+    session.commit()
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename=giay-de-nghi-tao-tai-khoan-{draft.id}.pdf"},
+    )
+
+
+# ---------------------------------------------------------------- scans
+
+
+def _read_scans(draft: AccountRequest, files: list[tuple[str, bytes]]) -> tuple[dict[str, Any], int]:
+    from intake.counter import intake_citizen
+    from intake.errors import IntakeError
+
+    session = db()
+    session.commit()  # no transaction (and on SQLite no lock) may stay open across the reading
+    try:
+        result = intake_citizen(files)
+    except IntakeError as error:
+        audit(session, current_officer(), "scans_refused", request=draft, detail=type(error).__name__)
+        session.commit()
+        return {"error": intake_message(error)}, 422
+    root = services().storage
+    for name, data in files:
+        store_file(session, root, data, kind="scan", name=name, content_type="application/octet-stream",
+                   request_id=draft.id)  # fmt: skip
+    side_files = {}
+    for side, jpeg in result.side_jpegs.items():
+        record = store_file(session, root, jpeg, kind="card", name=f"{side}.jpg", content_type="image/jpeg",
+                            request_id=draft.id)  # fmt: skip
+        side_files[side] = record.id
+    pdf = store_file(session, root, result.pdf, kind="attachment", name="CCCD.pdf", content_type="application/pdf",
+                     request_id=draft.id)  # fmt: skip
+    prefill = {name: proposed.to_json() for name, proposed in result.prefill.items()}
+    draft = session.get(AccountRequest, draft.id) or draft
+    draft.attachment_id = pdf.id
+    draft.reading = json.dumps(
+        {
+            "document_type": result.reading.document_type,
+            "card": result.reading.to_json(),
+            "prefill": prefill,
+            "side_files": side_files,
+            "warnings": result.warnings,
+        },
+        ensure_ascii=False,
+    )
+    session.add(draft)
+    audit(session, current_officer(), "scans_read", request=draft, detail=result.reading.document_type)
+    session.commit()
+    for name, proposed in prefill.items():
+        proposed["crop_url"] = url_for("accounts.crop", request_id=draft.id, field=name) if proposed["box"] else None
+    return {
+        "document_type": result.reading.document_type,
+        "fields": prefill,
+        "attachment": {"name": pdf.name, "size": pdf.size, "url": url_for("accounts.attachment", request_id=draft.id)},
+        "warnings": result.warnings,
+    }, 200
+
+
+@bp.post("/requests/<int:request_id>/scans")
+@login_required
+def scans(request_id: int) -> Any:
+    """The `scans` input's files: read, straightened, merged into the attachment; the prefill comes back as JSON."""
+    draft = _load(request_id)
+    if draft.status in ("created", "cancelled"):
+        return jsonify(error="Yêu cầu này đã đóng."), 409
+    files = [(upload.filename or "scan", upload.read()) for upload in request.files.getlist("scans")]
+    files = [(name, data) for name, data in files if name or data]
+    if not files:
+        return jsonify(error="Chưa chọn tệp quét nào."), 400
+    body, status = _read_scans(draft, files)
+    return jsonify(body), status
+
+
+@bp.post("/requests/<int:request_id>/station")
+@login_required
+def station(request_id: int) -> Any:
+    """The newest scans in the station's scan folder, read as if uploaded."""
+    from intake.counter import newest_scans
+
+    draft = _load(request_id)
+    folder = services().scan_folder
+    if folder is None or not folder.is_dir():
+        return jsonify(error="Máy này chưa cấu hình thư mục quét (MOTCUA_SCAN_FOLDER)."), 400
+    paths = newest_scans(folder)
+    if not paths:
+        return jsonify(error=f"Thư mục quét {folder} chưa có bản quét nào."), 404
+    body, status = _read_scans(draft, [(path.name, path.read_bytes()) for path in paths])
+    return jsonify(body), status
+
+
+@bp.get("/requests/<int:request_id>/attachment")
+@login_required
+def attachment(request_id: int) -> Any:
+    draft = _load(request_id)
+    record = db().get(StoredFile, draft.attachment_id) if draft.attachment_id else None
+    if record is None:
+        abort(404)
+    data = read_stored(services().storage, record)
+    return Response(
+        data,
+        mimetype=record.content_type,
+        headers={"Content-Disposition": f'inline; filename="{record.name}"', "Cache-Control": "private, no-store"},
+    )
+
+
+@bp.get("/requests/<int:request_id>/crop/<field>")
+@login_required
+def crop(request_id: int, field: str) -> Any:
+    """The part of the card a field was read from, shown beside the field."""
+    from intake.counter import crop_card
+
+    draft = _load(request_id)
+    stored = _stored_reading(draft)
+    proposed = stored.get("prefill", {}).get(field)
+    file_id = stored.get("side_files", {}).get(proposed.get("side")) if proposed else None
+    record = db().get(StoredFile, file_id) if file_id else None
+    if record is None or not proposed.get("box"):
+        abort(404)
+    image = crop_card(read_stored(services().storage, record), proposed["box"])
+    if image is None:
+        abort(404)
+    return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})

@@ -1,0 +1,23 @@
+"""Template filters: dates and times as the seed writes them, in Vietnam's time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def day(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def moment(value: datetime | None) -> str:
+    return value.astimezone(LOCAL_ZONE).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(day, "day")
+    app.add_template_filter(moment, "moment")

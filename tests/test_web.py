@@ -692,3 +692,34 @@ def test_reading_is_stored_as_json_on_the_request(counter: Counter) -> None:
         session.commit()
     page = desk.client.get(url).get_data(as_text=True)
     assert 'value="TRẦN MỸ LOAN"' in page and "? Kiểm tra" in page
+
+
+def test_the_newest_scans_of_the_station_folder_are_read(
+    counter: Counter, sample_cases: list[Any], tmp_path: Path
+) -> None:
+    import os
+    import shutil
+    import time
+
+    folder = tmp_path / "station"
+    folder.mkdir()
+    counter.app.extensions["motcua"].scan_folder = folder
+    desk = counter.desk()
+    url = desk.new_request()
+    empty = desk.client.post(url + "/station", headers={"X-CSRFToken": desk.token})
+    assert empty.status_code == 404 and "chưa có bản quét" in empty.get_json()["error"]
+    older, case = sample_cases[0], next(case for case in sample_cases[1:] if len(case["files"]) == 2)
+    long_ago = time.time() - 3600
+    for entry in older["files"]:  # yesterday's citizen: must not be taken
+        shutil.copy(SAMPLES / entry["file"], folder / entry["file"])
+        os.utime(folder / entry["file"], (long_ago, long_ago))
+    for index, entry in enumerate(case["files"]):
+        shutil.copy(SAMPLES / entry["file"], folder / entry["file"])
+        os.utime(folder / entry["file"], (time.time() - 20 + index, time.time() - 20 + index))
+    (folder / "ghi-chu.txt").write_text("not a scan")
+    response = desk.client.post(url + "/station", headers={"X-CSRFToken": desk.token})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["fields"]["id_number"]["value"] == case["fields"]["id_number"]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(  # the station's files are left alone
+        [entry["file"] for entry in older["files"] + case["files"]] + ["ghi-chu.txt"]
+    )

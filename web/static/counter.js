@@ -45,6 +45,7 @@
 
   async function send(url, body) {
     show("Đang đọc thẻ…");
+    input.value = "";  // cleared at once, so that choosing the same files again after a failure reads them again
     warnings.replaceChildren();
     let response;
     try {
@@ -66,14 +67,13 @@
       warnings.appendChild(item);
     }
     const current = document.getElementById("attachment-current");
-    current.replaceChildren("📎 File đính kèm: ");
+    current.replaceChildren("File đính kèm: ");
     const link = document.createElement("a");
     link.href = result.attachment.url;
     link.target = "_blank";
     link.textContent = result.attachment.name;
     current.append(link, " (" + Math.round(result.attachment.size / 1024) + " KB)");
     show("Đã đọc thẻ (" + result.document_type + "). Kiểm tra các trường đánh dấu “?” với thẻ.");
-    input.value = "";
   }
 
   function upload(files) {

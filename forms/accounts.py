@@ -129,7 +129,8 @@ def may_act(officer: Officer, request: AccountRequest) -> bool:
     if officer.role == "administrator":
         return True
     if request.unit_id is None:
-        return request.officer_id == officer.id
+        # A batch draft belongs to no unit until an officer takes it up at the counter.
+        return request.officer_id in (None, officer.id)
     return request.unit_id == officer.unit_id
 
 

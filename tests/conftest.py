@@ -87,7 +87,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     from sqlalchemy import text
     from sqlmodel import SQLModel
 
-    import forms.models  # noqa: F401  (registers the tables)
+    import forms.models  # (registers the tables, as the next line does the queue's)
+    import forms.review  # noqa: F401
 
     engine = make_engine(url)
     tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)

@@ -178,8 +178,14 @@ def _load(request_id: int) -> AccountRequest:
     found = db().get(AccountRequest, request_id)
     if found is None:
         abort(404)
-    if not may_act(current_officer(), found):
+    officer = current_officer()
+    if not may_act(officer, found):
         abort(403)
+    if found.unit_id is None and found.officer_id is None:
+        # A reviewed batch draft opened at the counter becomes this officer's, in their unit.
+        found.unit_id, found.officer_id = officer.unit_id, officer.id
+        db().add(found)
+        db().commit()
     return found
 
 

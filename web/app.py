@@ -104,10 +104,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Hãy đăng nhập để tiếp tục."
 
-    from web import accounts, auth, filters
+    from web import accounts, auth, filters, review
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(review.bp)
     filters.register(app)
 
     @app.teardown_appcontext

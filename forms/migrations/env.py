@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import forms.models  # noqa: F401  (the tables register themselves on SQLModel.metadata)
+import forms.models
+import forms.review  # noqa: F401
 
 target_metadata = SQLModel.metadata
 config = context.config

@@ -256,3 +256,65 @@ def test_keyboard_enter_in_number_looks_it_up(page: Any, live: LiveApp) -> None:
         expect(page.locator("#date_of_birth")).to_be_focused()
         expect(page.locator("#notice")).to_contain_text("chưa có tài khoản")
         shot(page, "08-keyboard-lookup")
+
+
+def test_reviewer_corrects_and_approves_by_keyboard(page: Any, live: LiveApp, case: dict[str, Any]) -> None:
+    """Duyệt hồ sơ: Enter starts, Tab to the name, type the correction, Tab saves it, Enter approves."""
+    import json
+
+    from sqlmodel import Session, select
+
+    from forms.models import AccountRequest, Officer
+    from forms.review import Correction, Review
+    from forms.security import hash_password
+    from forms.storage import store_file
+    from intake.counter import intake_citizen
+
+    services = live.app.extensions["motcua"]
+    result = intake_citizen([(entry["file"], (SAMPLES / entry["file"]).read_bytes()) for entry in case["files"]])
+    with Session(services.engine, expire_on_commit=False) as session:
+        officer = session.exec(select(Officer)).first()
+        assert officer is not None
+        session.add(Officer(username="duyet", full_name="Người Duyệt", phone="0905000222", unit_id=officer.unit_id,
+                            role="reviewer", password_hash=hash_password("mat-khau-duyet")))  # fmt: skip
+        draft = AccountRequest(origin="batch")
+        session.add(draft)
+        session.flush()
+        sides = {side: store_file(session, services.storage, jpeg, kind="card", name=f"{side}.jpg",
+                                  content_type="image/jpeg", request_id=draft.id).id
+                 for side, jpeg in result.side_jpegs.items()}  # fmt: skip
+        stored = {"document_type": result.reading.document_type, "card": result.reading.to_json(), "prefill": {},
+                  "side_files": sides, "warnings": []}  # fmt: skip
+        draft.reading = json.dumps(stored, ensure_ascii=False)
+        session.add(draft)
+        session.commit()
+    with shot_on_failure(page, "review"):
+        page.goto(live.url + "/login")
+        page.keyboard.type("duyet")
+        page.keyboard.press("Tab")
+        page.keyboard.type("mat-khau-duyet")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/accounts/$"))
+        page.get_by_role("link", name="Duyệt hồ sơ").click()
+        page.wait_for_url(re.compile(r"/review/$"))
+        shot(page, "09-review-queue")
+        page.keyboard.press("Enter")  # [Bắt đầu duyệt] has the focus
+        page.wait_for_url(re.compile(r"/review/\d+$"))
+        page.wait_for_function("() => [...document.querySelectorAll('img.crop')].every(i => i.complete)")
+        shot(page, "10-review-draft")
+        assert page.evaluate("document.activeElement.id") == "id_number"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "full_name"
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Lê Thị Hà")
+        page.keyboard.press("Tab")
+        page.wait_for_function("() => document.getElementById('save-status').textContent === 'Đã lưu.'")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/review/$"))
+        assert "Không còn hồ sơ nào chờ duyệt." in page.content()
+    with Session(services.engine) as session:
+        review = session.exec(select(Review)).one()
+        [correction] = session.exec(select(Correction)).all()
+    assert review.status == "approved"
+    assert correction.field == "full_name" and correction.corrected_value == "LÊ THỊ HÀ"
+    assert correction.original_value == case["fields"]["full_name"]

@@ -30,9 +30,10 @@ from forms.phone import mask_phone
 from forms.request_form import RequestFormData, render_request_form
 from forms.rules import CitizenInfo, FormErrors, format_date, mask_id_number, validate_citizen, validate_id_number
 from forms.search import AccountFilters, all_accounts, search_accounts
-from forms.storage import read_stored, store_file
+from forms.storage import store_file
 from web.app import db, services
 from web.auth import current_officer
+from web.files import crop_response, stored_response
 from web.intake_messages import intake_message
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -504,30 +505,13 @@ def station(request_id: int) -> Any:
 def attachment(request_id: int) -> Any:
     draft = _load(request_id)
     record = db().get(StoredFile, draft.attachment_id) if draft.attachment_id else None
-    if record is None:
-        abort(404)
-    data = read_stored(services().storage, record)
-    return Response(
-        data,
-        mimetype=record.content_type,
-        headers={"Content-Disposition": f'inline; filename="{record.name}"', "Cache-Control": "private, no-store"},
-    )
+    return stored_response(draft.attachment_id, filename=record.name if record else None)
 
 
 @bp.get("/requests/<int:request_id>/crop/<field>")
 @login_required
 def crop(request_id: int, field: str) -> Any:
     """The part of the card a field was read from, shown beside the field."""
-    from intake.counter import crop_card
-
     draft = _load(request_id)
-    stored = _stored_reading(draft)
-    proposed = stored.get("prefill", {}).get(field)
-    file_id = stored.get("side_files", {}).get(proposed.get("side")) if proposed else None
-    record = db().get(StoredFile, file_id) if file_id else None
-    if record is None or not proposed.get("box"):
-        abort(404)
-    image = crop_card(read_stored(services().storage, record), proposed["box"])
-    if image is None:
-        abort(404)
-    return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    proposed = _stored_reading(draft).get("prefill", {}).get(field) or {}
+    return crop_response(draft, proposed.get("side"), proposed.get("box"))

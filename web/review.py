@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_login import login_required
 from sqlmodel import col, select
 
-from forms.models import AccountRequest, Officer, StoredFile, Unit
+from forms.models import AccountRequest, Officer, Unit
 from forms.review import (
     DATE_FIELDS,
     REVIEW_STATUSES,
@@ -34,10 +34,10 @@ from forms.review import (
     save,
     statistics,
 )
-from forms.storage import read_stored
 from ocr.reading import SURE
 from web.app import db, services
 from web.auth import current_officer
+from web.files import crop_response, side_file_id, stored_response
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -231,41 +231,23 @@ def act(review_id: int) -> Any:
 @bp.get("/<int:review_id>/crop/<field>")
 @reviewers_only
 def crop(review_id: int, field: str) -> Any:
-    from intake.counter import crop_card
-
     _review, found = _held(review_id)
     reading = machine_fields(found).get(field, {})
-    file_id = json.loads(found.reading or "{}").get("side_files", {}).get(reading.get("side"))
-    record = db().get(StoredFile, file_id) if file_id else None
-    if record is None or not reading.get("box"):
-        abort(404)
-    image = crop_card(read_stored(services().storage, record), reading["box"])
-    if image is None:
-        abort(404)
-    return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    return crop_response(found, reading.get("side"), reading.get("box"))
 
 
 @bp.get("/<int:review_id>/side/<side>")
 @reviewers_only
 def side(review_id: int, side: str) -> Any:
     _review, found = _held(review_id)
-    file_id = json.loads(found.reading or "{}").get("side_files", {}).get(side)
-    record = db().get(StoredFile, file_id) if file_id else None
-    if record is None:
-        abort(404)
-    return Response(read_stored(services().storage, record), mimetype=record.content_type,
-                    headers={"Cache-Control": "private, no-store"})  # fmt: skip
+    return stored_response(side_file_id(found, side))
 
 
 @bp.get("/<int:review_id>/pdf")
 @reviewers_only
 def pdf(review_id: int) -> Any:
     _review, found = _held(review_id)
-    record = db().get(StoredFile, found.attachment_id) if found.attachment_id else None
-    if record is None:
-        abort(404)
-    return Response(read_stored(services().storage, record), mimetype=record.content_type,
-                    headers={"Cache-Control": "private, no-store"})  # fmt: skip
+    return stored_response(found.attachment_id)
 
 
 @bp.get("/stats")

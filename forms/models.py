@@ -1,4 +1,5 @@
-"""The tables: units, officers, citizens' accounts, account requests, OTP challenges, stored files, audit events."""
+"""The tables: units, officers, citizens' accounts, account requests, OTP challenges, stored files, audit events,
+and the batches that turn folders of scans into drafts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ ROLES = ("officer", "reviewer", "administrator")
 REQUEST_STATUSES = ("draft", "otp_sent", "created", "cancelled")
 
 FILE_KINDS = ("scan", "attachment", "card", "request_form")
+
+# What became of one card (or one unreadable file) in a batch: both sides read, one side only, or nothing usable.
+BATCH_ITEM_STATUSES = ("ok", "partial", "failed")
 
 
 def utcnow() -> datetime:
@@ -80,6 +84,7 @@ class AccountRequest(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     officer_id: int | None = Field(default=None, foreign_key="officer.id", index=True)
     attachment_id: int | None = Field(default=None)
+    batch: str | None = Field(default=None, max_length=100, index=True)  # the batch's name when origin is "batch"
     # The machine's reading as JSON (ocr's CardReading.to_json): what the officer or reviewer corrected from.
     reading: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
@@ -135,3 +140,47 @@ class AuditEvent(SQLModel, table=True):
     request_id: int | None = Field(default=None, index=True)
     account_id: int | None = Field(default=None)
     detail: str = Field(default="", max_length=1000)
+
+
+class Batch(SQLModel, table=True):
+    """One `motcua batch` output folder: the drafts it made are filed under its name for the reviewers."""
+
+    __tablename__ = "batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    out_dir: str = Field(max_length=1000, unique=True)  # absolute: a rerun into the same folder is the same batch
+    source: str = Field(max_length=1000)  # the scanned folder as first given, for the record
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BatchItem(SQLModel, table=True):
+    """One card of a batch (its draft and PDF), or one file that gave none; `result` is its results.jsonl line."""
+
+    __tablename__ = "batch_item"
+    __table_args__ = (UniqueConstraint("batch_id", "pdf_name", name="uq_batch_item_pdf_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    key: str = Field(max_length=64, unique=True)  # SHA-256 over the item's sides: the same sides, the same item
+    status: str = Field(max_length=20)
+    request_id: int | None = Field(default=None, foreign_key="account_request.id", index=True)
+    pdf_name: str | None = Field(default=None, max_length=100)  # in the batch's output folder
+    reason: str | None = Field(default=None, max_length=500)  # for the officer, in Vietnamese
+    result: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BatchSide(SQLModel, table=True):
+    """A card side (or a whole unusable file) that a batch has dealt with: its primary key makes that happen once.
+
+    `ref` is `<sha256>:<page>:<card>` (counted from 0) or `<sha256>:file`; a file is done when it has
+    `file_sides` rows.
+    """
+
+    __tablename__ = "batch_side"
+
+    ref: str = Field(primary_key=True, max_length=90)
+    sha256: str = Field(max_length=64, index=True)
+    file_sides: int
+    item_id: int = Field(foreign_key="batch_item.id", index=True)

@@ -19,17 +19,12 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def store_file(
-    session: Session,
-    root: Path,
-    data: bytes,
-    *,
-    kind: str,
-    name: str,
-    content_type: str,
-    request_id: int | None = None,
-) -> StoredFile:
-    """Write `data` under `root` (0o600, written to a temporary name then renamed) and record it."""
+def save_bytes(root: Path, data: bytes, *, kind: str, name: str, content_type: str) -> tuple[str, str]:
+    """Write `data` under `root` (0o600, written to a temporary name then renamed) unless it is there already.
+
+    Returns the path relative to `root` and the SHA-256. Writing before opening a transaction keeps disk time out
+    of it (on SQLite a transaction holds the database's write lock); `store_file` then only records the file.
+    """
     digest = hashlib.sha256(data).hexdigest()
     extension = EXTENSIONS.get(content_type, Path(name).suffix.lower()[:8] or ".bin")
     relative = Path(kind) / digest[:2] / f"{digest}{extension}"
@@ -49,10 +44,25 @@ def store_file(
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+    return relative.as_posix(), digest
+
+
+def store_file(
+    session: Session,
+    root: Path,
+    data: bytes,
+    *,
+    kind: str,
+    name: str,
+    content_type: str,
+    request_id: int | None = None,
+) -> StoredFile:
+    """Write `data` under `root` (see `save_bytes`) and record it."""
+    relative, digest = save_bytes(root, data, kind=kind, name=name, content_type=content_type)
     record = StoredFile(
         kind=kind,
         request_id=request_id,
-        path=relative.as_posix(),
+        path=relative,
         name=Path(name).name[:255] or "scan",
         content_type=content_type,
         size=len(data),

@@ -132,6 +132,15 @@ def intake_citizen(scans: Sequence[tuple[str, bytes]], engine: OcrEngine | None 
     warnings = list(sides.warnings)
     if len(pairs) > 1:
         warnings.append(f"The scans hold {len(pairs)} cards; only the first was read.")
+    return intake_sides(sides, engine, warnings=warnings)
+
+
+def intake_sides(sides: CardSides, engine: OcrEngine | None = None, *, warnings: Sequence[str] = ()) -> CitizenIntake:
+    """One card's sides, already found and paired, to its reading, prefill, side images and PDF attachment.
+
+    The counter's path and the batch's share it, so that a draft from either holds the same things.
+    """
+    warnings = list(warnings)
     reading = read_sides(sides, engine)
     warnings += reading.warnings
     prefill: dict[str, Prefill] = {}

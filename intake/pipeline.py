@@ -129,6 +129,17 @@ def _lone(card: CardImage) -> CardSides:
     return sides
 
 
+def pair_as_one(first: CardImage, second: CardImage) -> CardSides:
+    """Two sides known (from elsewhere: the files' names) to be one card, `first` the front unless they say else.
+
+    The classifier's side is kept where the two are a front and a back; where it gave both the same side (or
+    none), `first` becomes the front. Generations are settled as `pair_sides` settles them.
+    """
+    if {first.side, second.side} != {"front", "back"}:
+        first.side, second.side = "front", "back"
+    return _pair(first, second)
+
+
 def _pair(a: CardImage, b: CardImage) -> CardSides:
     if a.side == "back" or b.side == "front":
         a, b = b, a

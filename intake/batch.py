@@ -1,0 +1,1292 @@
+"""Batches: a folder of scans to one PDF, one results line and one draft per card; parallel, resumable, exactly once.
+
+The way through, for `motcua batch DIR --out OUTDIR`:
+
+1. `take_inventory`: every file under DIR, identified by its SHA-256; what is not a scan is set aside and said so.
+2. What the database already holds (`batch_side`, one row per card side dealt with) is left out: a rerun, or a run
+   after a crash, does only what is missing.
+3. Files whose names pair (`intake.batch_pairing.pair_by_name`) go to a `GroupJob`; every other file to a
+   `SurveyJob`, which finds its cards and finishes at once the cards whose two sides are in the file; the sides it
+   leaves are paired across files (`pair_loose_sides`: by number, then consecutive names, then order) into
+   `CardsJob`s.
+4. Each job runs in a worker process (`process_job`, a plain function: a Celery task can call it too). Per card,
+   in this order: the scans, card images and PDF into the storage folder (content-addressed, so a repeat costs
+   nothing); one transaction with the draft, the item and its sides (the sides' primary key refuses a second
+   record of any of them); then `OUTDIR/<name>.pdf`, written under a temporary name and renamed. The parent,
+   the only writer of `results.jsonl`, appends the item's line.
+5. `reconcile_outputs`, before and after: the database is the record of what is done. `results.jsonl` gets exactly
+   one line per item (a torn or foreign line dropped, a missing one added) and every PDF is restored from the
+   storage folder if a crash came between the commit and the rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ctypes
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from forms.accounts import audit
+from forms.db import make_engine, upgrade
+from forms.models import AccountRequest, Batch, BatchItem, BatchSide, StoredFile, Unit
+from forms.storage import read_stored, save_bytes, store_file
+from intake.batch_pairing import (
+    LooseSide,
+    SideNumber,
+    numbers_agree,
+    pair_by_name,
+    pair_loose_sides,
+    read_side_numbers,
+)
+from intake.cards import CardImage, find_cards, warp_card
+from intake.counter import CitizenIntake, intake_sides
+from intake.errors import FileTooLarge, IntakeError, NoCardFound
+from intake.load import DEFAULT_LIMITS, load_pages, sniff
+from intake.messages import (
+    CHANGED,
+    CRASHED,
+    DUPLICATE,
+    ONLY_BACK,
+    ONLY_FRONT,
+    ONLY_ONE_SIDE,
+    UNEXPECTED,
+    intake_message,
+)
+from intake.pipeline import CardSides, pair_as_one, pair_sides, settle_orientation
+from ocr.engine import get_engine
+
+log = logging.getLogger("motcua.batch")
+
+RESULTS = "results.jsonl"
+REPORT = "report.csv"
+LOCK = ".motcua-batch.lock"
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff", "pdf": "application/pdf"}
+_HEAD = 1024  # what `sniff` looks at
+_COMMIT_ATTEMPTS = 20  # a PDF name or a side taken by a concurrent worker: try again, each time seeing more
+_ID_NUMBER = re.compile(r"\d{9}|\d{12}")
+
+# What report.csv says of an item, in the officer's words.
+STATUS_WORDS = {
+    "ok": "Đạt",
+    "partial": "Thiếu mặt",
+    "failed": "Lỗi",
+    "skipped": "Bỏ qua",
+    "retry": "Lỗi, sẽ thử lại",
+}
+REPORT_HEADER = ("Tệp", "Tình trạng", "Lý do", "Số CMND/CCCD", "Tệp PDF")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values that cross the process boundary (plain, picklable)
+
+
+@dataclass(frozen=True)
+class ScanFile:
+    """One file of the scanned folder: where it is, its name relative to the folder, its content's identity."""
+
+    path: str
+    name: str
+    sha256: str
+    size: int
+    order: int = 0  # position in the folder's sorted listing
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What a worker needs to record a card: the batch, where outputs go, the storage folder and the database."""
+
+    batch_id: int
+    batch_name: str
+    out_dir: str
+    storage: str
+    database_url: str
+    unit_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CardMeta:
+    """Where a card side lies in its file and what the classifier made of it: enough to cut it out again."""
+
+    page: int
+    card: int
+    corners: tuple[tuple[float, float], ...]  # the outline as found on the page (before any half turn)
+    turned: bool  # whether the warped card had to be turned half a turn to be upright
+    side: str
+    document_type: str
+    orientation_confidence: float
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """Files whose names say they are one card's sides."""
+
+    files: tuple[ScanFile, ...]
+    pairing: str
+
+
+@dataclass(frozen=True)
+class SurveyJob:
+    """One file to look into: its complete cards are finished at once, its loose sides come back for pairing."""
+
+    file: ScanFile
+    done: frozenset[str] = frozenset()  # refs of its sides already recorded by an earlier run
+
+
+@dataclass(frozen=True)
+class CardsJob:
+    """Loose sides of different files, paired by the parent (or a side alone)."""
+
+    sides: tuple[Loose, ...]
+    pairing: str
+
+
+Job = GroupJob | SurveyJob | CardsJob
+
+
+@dataclass
+class ItemOutcome:
+    """What became of one card or one failed file. `final` items are recorded; the others are tried next run."""
+
+    key: str
+    status: str  # ok | partial | failed
+    files: list[str]
+    pairing: str
+    final: bool = True
+    created: bool = True  # False: another process recorded it first (nothing written here)
+    line: str | None = None  # its results.jsonl line, for a created final item
+    pdf_name: str | None = None
+    reason: str | None = None
+    detail: str | None = None  # a traceback for the log, for an unexpected error
+
+
+@dataclass(frozen=True)
+class Loose:
+    """A side its file did not pair, with what the parent needs to pair it."""
+
+    file: ScanFile
+    meta: CardMeta
+    file_sides: int  # how many sides its file holds in all
+    numbers: tuple[SideNumber, ...] = ()
+
+
+@dataclass
+class JobResult:
+    items: list[ItemOutcome] = field(default_factory=list)
+    loose: list[Loose] = field(default_factory=list)
+    pid: int = 0
+    peak_rss_kb: int = 0  # of the process that ran the job (ru_maxrss: kilobytes on Linux)
+
+
+def side_ref(sha256: str, page: int, card: int) -> str:
+    return f"{sha256}:{page}:{card}"
+
+
+def file_ref(sha256: str) -> str:
+    return f"{sha256}:file"
+
+
+def item_key(refs: Iterable[str]) -> str:
+    """An item's identity: the same sides make the same item, whichever run or worker records it."""
+    return hashlib.sha256("\n".join(sorted(refs)).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per process: the database engine and the OCR engine, made once
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _database(url: str) -> Engine:
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = make_engine(url)
+    return engine
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: die when the batch's process dies, so that a killed batch leaves no worker behind.
+
+    Without it a worker outlives a `kill -9` of the batch, blocked for ever on its job queue, and with it any
+    card it was recording at that moment (harmless, it is recorded once, but a process nobody can see).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def worker_init(parent: int | None = None) -> None:
+    """A pool worker's start: one Tesseract thread, Ctrl+C left to the parent, the models loaded once."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    # OpenCV's own threads too: the processes are the parallelism, and threads of two workers would fight for the
+    # same cores (measured: 2 workers on 2 cores gave 1.2 times one worker's rate with OpenCV's threads on).
+    cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    engine = get_engine()
+    blank = np.full((24, 80), 255, np.uint8)
+    for lang in ("vie", "eng"):  # the first use of a language loads its model: pay it now, not on a card
+        engine.read_line(blank, lang=lang)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One job
+
+
+class _Changed(Exception):
+    """The file's content is not what the inventory hashed: it changed during the batch."""
+
+
+def process_job(job: Job, context: BatchContext) -> JobResult:
+    """Run one job to its end: every card it holds recorded (or refused), never raising for a file's sake.
+
+    Safe to run twice, in any number of processes, on any machine sharing the database and the storage folder.
+    """
+    if isinstance(job, GroupJob):
+        result = _group(job, context)
+    elif isinstance(job, SurveyJob):
+        result = _survey(job, context)
+    else:
+        result = _loose_cards(job, context)
+    result.pid = os.getpid()
+    result.peak_rss_kb = peak_rss_kb()
+    return result
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KB. Linux's VmHWM: ru_maxrss would carry over, through exec, the
+    peak of the process a spawned worker was forked from."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+@dataclass
+class _Found:
+    file: ScanFile
+    ref: str
+    card: CardImage
+    meta: CardMeta
+
+
+def _read_file(file: ScanFile) -> bytes:
+    # Refuse a huge file from its size, before reading it.
+    size = Path(file.path).stat().st_size
+    if size > DEFAULT_LIMITS.max_bytes:
+        raise FileTooLarge(file.name, size, DEFAULT_LIMITS.max_bytes)
+    data = Path(file.path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != file.sha256:
+        raise _Changed(file.name)
+    return data
+
+
+def _cards_of(file: ScanFile, data: bytes, done: frozenset[str]) -> tuple[list[_Found], int, list[str]]:
+    """The file's card sides not yet done (found, warped, upright), how many it holds in all, and warnings."""
+    pages = load_pages(data, name=file.name)
+    found: list[_Found] = []
+    total = 0
+    warnings = []
+    for page in pages:
+        outlines = find_cards(page.image, page.dpi)
+        if not outlines and len(pages) > 1:
+            warnings.append(f"{file.name} page {page.index + 1}: no card found")
+        for index, outline in enumerate(outlines):
+            total += 1
+            ref = side_ref(file.sha256, page.index, index)
+            if ref in done:
+                continue
+            card = settle_orientation(warp_card(page.image, outline.corners), outline.corners, page)
+            meta = CardMeta(
+                page=page.index,
+                card=index,
+                corners=tuple((float(x), float(y)) for x, y in outline.corners),
+                turned=not np.array_equal(card.corners, outline.corners),
+                side=card.side,
+                document_type=card.document_type,
+                orientation_confidence=card.orientation_confidence,
+                evidence=tuple(card.evidence),
+            )
+            found.append(_Found(file, ref, card, meta))
+    if total == 0:
+        raise NoCardFound(file.name, 0 if len(pages) > 1 else None)
+    return found, total, warnings
+
+
+def _group(job: GroupJob, context: BatchContext) -> JobResult:
+    result = JobResult()
+    found: list[_Found] = []
+    totals: dict[str, int] = {}
+    contents: dict[str, bytes] = {}
+    warnings: list[str] = []
+    for file in job.files:
+        try:
+            data = _read_file(file)
+            cards, totals[file.sha256], more = _cards_of(file, data, frozenset())
+        except IntakeError as error:
+            result.items.append(_record_failure(context, file, error))
+            continue
+        except Exception as error:
+            result.items.append(_transient([file], job.pairing, error))
+            continue
+        contents[file.sha256] = data
+        found += cards
+        warnings += more
+    if len(found) == 2 and found[0].file != found[1].file and len(pair_sides([f.card for f in found])) == 2:
+        # The names say one card; the classifier saw two fronts (or two backs, or could not tell): the names win,
+        # the file named first (front, mt, 1, a) being the front.
+        first, second = found
+        sides = pair_as_one(first.card, second.card)
+        warnings.append("the two sides were paired by their names, though they did not read as a front and a back")
+        by_card = {id(first.card): first, id(second.card): second}
+        parts = [by_card[id(card)] for card in sides.images]
+        try:
+            result.items.append(_record_card(context, sides, parts, totals, contents, job.pairing, warnings))
+        except Exception as error:
+            result.items.append(_transient(list(job.files), job.pairing, error))
+        return result
+    result.items += _finish(context, found, totals, contents, job.pairing, warnings)
+    return result
+
+
+def _survey(job: SurveyJob, context: BatchContext) -> JobResult:
+    result = JobResult()
+    file = job.file
+    try:
+        data = _read_file(file)
+        found, total, warnings = _cards_of(file, data, job.done)
+    except IntakeError as error:
+        result.items.append(_record_failure(context, file, error))
+        return result
+    except Exception as error:
+        result.items.append(_transient([file], "one file", error))
+        return result
+    by_card = {id(f.card): f for f in found}
+    complete: list[_Found] = []
+    for sides in pair_sides([f.card for f in found]):
+        if sides.front is not None and sides.back is not None:
+            complete += [by_card[id(sides.front)], by_card[id(sides.back)]]
+            continue
+        lone = by_card[id(sides.images[0])]
+        try:
+            numbers = read_side_numbers(lone.card)
+        except Exception:
+            log.exception("%s: reading the side's number failed; it is paired without", file.name)
+            numbers = []
+        result.loose.append(Loose(file, lone.meta, total, tuple(numbers)))
+    result.items += _finish(context, complete, {file.sha256: total}, {file.sha256: data}, "one file", warnings)
+    return result
+
+
+def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
+    result = JobResult()
+    found: list[_Found] = []
+    totals: dict[str, int] = {}
+    contents: dict[str, bytes] = {}
+    files = {loose.file.sha256: loose.file for loose in job.sides}
+    try:
+        for sha, file in files.items():
+            data = contents[sha] = _read_file(file)
+            pages = {page.index: page for page in load_pages(data, name=file.name)}
+            for loose in job.sides:
+                if loose.file.sha256 == sha:
+                    card = _card_again(pages[loose.meta.page], loose.meta)
+                    found.append(_Found(file, side_ref(sha, loose.meta.page, loose.meta.card), card, loose.meta))
+                    totals[sha] = loose.file_sides
+    except Exception as error:  # the survey read these files: anything now is the file changing, or a bug
+        result.items.append(_transient(list(files.values()), job.pairing, error))
+        return result
+    warnings = []
+    if len(job.sides) == 2 and numbers_agree(job.sides[0].numbers, job.sides[1].numbers) is None:
+        # Nothing on the two sides to compare (a CMND's back shows no number): the pairing is the files' guess.
+        warnings.append(f"the sides were paired by their files' {job.pairing} alone: check they are one person's")
+    result.items += _finish(context, found, totals, contents, job.pairing, warnings)
+    return result
+
+
+def _card_again(page: Any, meta: CardMeta) -> CardImage:
+    """The side as the survey made it, from its outline and its half turn, without finding or classifying again."""
+    corners = np.array(meta.corners, dtype=np.float64)
+    image = warp_card(page.image, corners)
+    if meta.turned:
+        image = cv2.rotate(image, cv2.ROTATE_180)
+        corners = np.roll(corners, -2, axis=0)
+    return CardImage(
+        image=image,
+        source=page.source,
+        page=page.index,
+        corners=corners,
+        side=meta.side,
+        document_type=meta.document_type,
+        orientation_confidence=meta.orientation_confidence,
+        evidence=list(meta.evidence),
+    )
+
+
+def _finish(
+    context: BatchContext,
+    found: list[_Found],
+    totals: dict[str, int],
+    contents: dict[str, bytes],
+    pairing: str,
+    warnings: list[str],
+) -> list[ItemOutcome]:
+    """Pair the found sides (the job already chose them) and record one item per card."""
+    by_card = {id(f.card): f for f in found}
+    items = []
+    for sides in pair_sides([f.card for f in found]):
+        parts = [by_card[id(card)] for card in sides.images]
+        how = pairing if sides.front is not None and sides.back is not None else "unpaired"
+        try:
+            items.append(_record_card(context, sides, parts, totals, contents, how, warnings))
+        except Exception as error:  # a bug, the database or the disk, not the scan: tried again next run
+            items.append(_transient(list({part.file.sha256: part.file for part in parts}.values()), how, error))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Recording
+
+
+def _transient(files: Sequence[ScanFile], pairing: str, error: BaseException) -> ItemOutcome:
+    names = [file.name for file in files]
+    if isinstance(error, _Changed):
+        reason, detail = CHANGED.format(source=", ".join(names)), None
+    else:
+        reason = UNEXPECTED.format(source=", ".join(names))
+        detail = "".join(traceback.format_exception(error))
+    key = item_key(file.sha256 for file in files)
+    return ItemOutcome(key, "failed", names, pairing, final=False, created=False, reason=reason, detail=detail)
+
+
+def _file_entry(file: ScanFile, sides: Sequence[_Found] = ()) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": file.name, "sha256": file.sha256, "size": file.size}
+    if sides:
+        entry["sides"] = [{"page": f.meta.page, "card": f.meta.card, "side": f.card.side} for f in sides]
+    return entry
+
+
+def _line(status: str, pairing: str | None, entries: list[dict[str, Any]], **values: Any) -> dict[str, Any]:
+    """An item's results.jsonl line (before the item key, the batch, the PDF and the draft are known)."""
+    line: dict[str, Any] = {"status": status, "pairing": pairing, "files": entries}
+    line |= dict.fromkeys(("document_type", "id_number", "pdf", "request_id", "reading", "reason", "error"))
+    line["warnings"] = []
+    return line | values
+
+
+def _record_failure(context: BatchContext, file: ScanFile, error: IntakeError) -> ItemOutcome:
+    """A file that gives no card: recorded, so that a rerun does not try the same bytes again."""
+    reason = intake_message(error, source=file.name)
+    line = _line("failed", None, [_file_entry(file)], reason=reason, error=str(error))
+    try:
+        return _commit(context, [(file_ref(file.sha256), file.sha256, 1)], line, [file.name], None, None)
+    except Exception as problem:  # the database or the disk, not the scan: tried again next run
+        return _transient([file], "one file", problem)
+
+
+def _record_card(
+    context: BatchContext,
+    sides: CardSides,
+    parts: list[_Found],
+    totals: dict[str, int],
+    contents: dict[str, bytes],
+    pairing: str,
+    warnings: list[str],
+) -> ItemOutcome:
+    files: dict[str, ScanFile] = {}
+    for part in parts:
+        files.setdefault(part.file.sha256, part.file)
+    names = [file.name for file in files.values()]
+    refs = [(part.ref, part.file.sha256, totals[part.file.sha256]) for part in parts]
+    entries = [_file_entry(file, [p for p in parts if p.file.sha256 == sha]) for sha, file in files.items()]
+    try:
+        intake = intake_sides(sides, warnings=warnings + sides.warnings)
+    except IntakeError as error:  # the PDF cannot fit its budget: nothing to give the reviewer
+        reason = intake_message(error, source=", ".join(names))
+        line = _line("failed", pairing, entries, document_type=sides.document_type, reason=reason, error=str(error))
+        return _commit(context, refs, line, names, None, None)
+    status = "ok" if sides.front is not None and sides.back is not None else "partial"
+    only = sides.images[0].side
+    missing = ONLY_FRONT if only == "front" else ONLY_BACK if only == "back" else ONLY_ONE_SIDE
+    number = intake.reading.value("id_number")
+    line = _line(
+        status,
+        pairing,
+        entries,
+        document_type=intake.reading.document_type,
+        id_number=number if number and _ID_NUMBER.fullmatch(number) else None,
+        warnings=intake.warnings,
+        reason=missing if status == "partial" else None,
+    )
+    scans = [(file, contents[sha]) for sha, file in files.items() if sha in contents]
+    return _commit(context, refs, line, names, intake, scans)
+
+
+def _form_values(intake: CitizenIntake) -> dict[str, Any]:
+    """The draft's columns from the reading: whatever was read (the reading JSON says how sure each value is)."""
+    reading = intake.reading
+    values: dict[str, Any] = {}
+    number = reading.value("id_number")
+    if number and _ID_NUMBER.fullmatch(number):
+        values["id_number"] = number
+    name = reading.value("full_name")
+    if name:
+        values["full_name"] = name[:200]
+    born = reading.value("date_of_birth")
+    if born:
+        with contextlib.suppress(ValueError):
+            values["date_of_birth"] = date.fromisoformat(born)
+    return values
+
+
+def _commit(
+    context: BatchContext,
+    refs: list[tuple[str, str, int]],
+    line: dict[str, Any],
+    names: list[str],
+    intake: CitizenIntake | None,
+    scans: list[tuple[ScanFile, bytes]] | None,
+) -> ItemOutcome:
+    """One transaction per item: its draft, its files, the item and its sides; then its PDF in the output folder.
+
+    The sides' primary key makes a card recorded once, whoever (another worker, a rerun, a worker of a killed run)
+    tries the same. The PDF's name is claimed in the same transaction (unique per batch), so that two citizens
+    whose cards read the same number never write one file; the file itself is written after the commit, and a
+    crash before it is repaired from the storage folder by `reconcile_outputs`.
+    """
+    key = item_key(ref for ref, _, _ in refs)
+    status, reason = line["status"], line["reason"]
+    pairing = line["pairing"] or "one file"
+    root = Path(context.storage)
+    stored: list[tuple[str, bytes, str, str]] = []  # (kind, data, name, content type), written before the transaction
+    if intake is not None:
+        for file, data in scans or []:
+            kind = sniff(data[:_HEAD]) or "bin"
+            stored.append(("scan", data, Path(file.name).name, CONTENT_TYPES.get(kind, "application/octet-stream")))
+        for side, jpeg in intake.side_jpegs.items():
+            stored.append(("card", jpeg, f"{side}.jpg", "image/jpeg"))
+        stored.append(("attachment", intake.pdf, "CCCD.pdf", "application/pdf"))
+        for kind, data, name, content_type in stored:
+            save_bytes(root, data, kind=kind, name=name, content_type=content_type)
+    engine = _database(context.database_url)
+    ref_names = [ref for ref, _, _ in refs]
+    for _attempt in range(_COMMIT_ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                if session.exec(select(BatchSide.ref).where(col(BatchSide.ref).in_(ref_names))).first():
+                    return ItemOutcome(key, status, names, pairing, created=False, reason=reason)
+                pdf_name = None
+                if intake is not None:
+                    request = AccountRequest(
+                        status="draft", origin="batch", batch=context.batch_name, unit_id=context.unit_id,
+                        **_form_values(intake),
+                    )  # fmt: skip
+                    session.add(request)
+                    session.flush()
+                    side_files: dict[str, int | None] = {}
+                    attachment: StoredFile | None = None
+                    for kind, data, name, content_type in stored:
+                        record = store_file(session, root, data, kind=kind, name=name, content_type=content_type,
+                                            request_id=request.id)  # fmt: skip
+                        if kind == "card":
+                            side_files[name.removesuffix(".jpg")] = record.id
+                        elif kind == "attachment":
+                            attachment = record
+                    assert attachment is not None
+                    request.attachment_id = attachment.id
+                    reading = {
+                        "document_type": intake.reading.document_type,
+                        "card": intake.reading.to_json(),
+                        "prefill": {name: proposed.to_json() for name, proposed in intake.prefill.items()},
+                        "side_files": side_files,
+                        "warnings": intake.warnings,
+                    }
+                    request.reading = json.dumps(reading, ensure_ascii=False)
+                    session.add(request)
+                    pdf_name = _free_pdf_name(session, context.batch_id, line["id_number"] or f"unread-{key[:8]}")
+                    audit(session, None, "batch_read", request=request,
+                          detail=f"{context.batch_name}: {intake.reading.document_type}, {status}")  # fmt: skip
+                    line = {**line, "pdf": pdf_name, "request_id": request.id, "reading": reading}
+                text = json.dumps({"item": key, "batch": context.batch_name, **line}, ensure_ascii=False)
+                item = BatchItem(
+                    batch_id=context.batch_id,
+                    key=key,
+                    status=status,
+                    request_id=line["request_id"],
+                    pdf_name=pdf_name,
+                    reason=reason[:500] if reason else None,
+                    result=text,
+                )
+                session.add(item)
+                session.flush()
+                for ref, sha, total in refs:
+                    session.add(BatchSide(ref=ref, sha256=sha, file_sides=total, item_id=item.id or 0))
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+        if intake is not None and pdf_name is not None:
+            write_atomic(Path(context.out_dir) / pdf_name, intake.pdf)
+        return ItemOutcome(key, status, names, pairing, line=text, pdf_name=pdf_name, reason=reason)
+    raise RuntimeError(f"could not record the card of {', '.join(names)} after {_COMMIT_ATTEMPTS} attempts")
+
+
+def _free_pdf_name(session: Session, batch_id: int, base: str) -> str:
+    """`<base>.pdf`, or `<base>-2.pdf`, `-3`, ... when another card of the batch has it (two cards, one number)."""
+    taken = set(
+        session.exec(
+            select(BatchItem.pdf_name).where(BatchItem.batch_id == batch_id, col(BatchItem.pdf_name).like(f"{base}%"))
+        ).all()
+    )
+    name, n = f"{base}.pdf", 2
+    while name in taken:
+        name, n = f"{base}-{n}.pdf", n + 1
+    return name
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
+    """The file complete or absent, never half-written: a temporary name beside it, fsync, rename, fsync the folder."""
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The folder
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file of the folder that is not processed, and why (in Vietnamese, for report.csv)."""
+
+    name: str
+    status: str  # skipped (not a scan, a copy) | failed (empty or cut short: a scan gone wrong)
+    reason: str
+
+
+@dataclass
+class Inventory:
+    files: list[ScanFile]
+    skipped: list[Skipped]
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key: "scan_2" before "scan_10", as a file manager lists them."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text)]
+
+
+def take_inventory(folder: Path) -> Inventory:
+    """Every file under `folder` (recursively, in natural order), hashed; what is not a scan set aside.
+
+    The type is judged by content: a scan named `.txt` is taken, a text file named `.jpg` is not. The same content
+    twice (a copied file) is processed once. Nothing in `folder` is changed; folder links are not followed.
+    """
+    entries: list[tuple[list[Any], str, Path]] = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort(key=_natural)
+        for name in names:
+            path = Path(root) / name
+            relative = path.relative_to(folder).as_posix()
+            entries.append(([_natural(part) for part in relative.split("/")], relative, path))
+    entries.sort(key=lambda entry: entry[0])
+    files: list[ScanFile] = []
+    skipped: list[Skipped] = []
+    first: dict[str, str] = {}
+    for _, relative, path in entries:
+        try:
+            if not path.is_file():
+                raise OSError("not a regular file")
+            with path.open("rb") as f:
+                head = f.read(_HEAD)
+                if sniff(head) is None:
+                    try:
+                        load_pages(head, name=relative)  # says why: empty, cut short, or what it looks like
+                    except IntakeError as error:
+                        status = "skipped" if type(error).__name__ == "UnsupportedFile" else "failed"
+                        skipped.append(Skipped(relative, status, intake_message(error, source=relative)))
+                    continue
+                digest = hashlib.sha256(head)
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                size = f.tell()
+        except OSError:
+            reason = f"Không đọc được {relative} (liên kết hỏng hoặc không có quyền)."
+            skipped.append(Skipped(relative, "skipped", reason))
+            continue
+        sha = digest.hexdigest()
+        if sha in first:
+            skipped.append(Skipped(relative, "skipped", DUPLICATE.format(other=first[sha])))
+            continue
+        first[sha] = relative
+        files.append(ScanFile(str(path), relative, sha, size, order=len(files)))
+    return Inventory(files, skipped)
+
+
+def done_sides(engine: Engine, shas: Sequence[str]) -> dict[str, tuple[set[str], int]]:
+    """For each file already dealt with (by any batch): the refs of its sides recorded, and how many it holds."""
+    done: dict[str, tuple[set[str], int]] = {}
+    with Session(engine, expire_on_commit=False) as session:
+        for start in range(0, len(shas), 500):
+            chunk = list(shas[start : start + 500])
+            rows = session.exec(
+                select(BatchSide.sha256, BatchSide.ref, BatchSide.file_sides).where(col(BatchSide.sha256).in_(chunk))
+            ).all()
+            for sha, ref, total in rows:
+                refs, most = done.get(sha, (set(), 0))
+                refs.add(ref)
+                done[sha] = (refs, max(most, total))
+    return done
+
+
+def plan_jobs(files: Sequence[ScanFile], done: dict[str, tuple[set[str], int]]) -> tuple[list[Job], int]:
+    """The first round of jobs for the files not done, and how many files were done already."""
+    pending: list[ScanFile] = []
+    partly: dict[str, frozenset[str]] = {}
+    already = 0
+    for file in files:
+        refs, total = done.get(file.sha256, (set(), 0))
+        if refs and len(refs) >= total:
+            already += 1
+        elif refs:
+            partly[file.sha256] = frozenset(refs)  # a file whose other card is recorded: only what is left
+            pending.append(file)
+        else:
+            pending.append(file)
+    fresh = [file for file in pending if file.sha256 not in partly]
+    pairs, _alone = pair_by_name([file.name for file in fresh])
+    grouped: set[str] = set()
+    jobs: list[tuple[int, Job]] = []
+    for first, second, rule in pairs:
+        a, b = fresh[first], fresh[second]
+        grouped |= {a.sha256, b.sha256}
+        jobs.append((min(a.order, b.order), GroupJob((a, b), f"names {rule}")))
+    for file in pending:
+        if file.sha256 not in grouped:
+            jobs.append((file.order, SurveyJob(file, partly.get(file.sha256, frozenset()))))
+    jobs.sort(key=lambda job: job[0])
+    return [job for _, job in jobs], already
+
+
+def pair_loose(loose: Sequence[Loose]) -> list[CardsJob]:
+    """The second round: loose sides of all files paired (`pair_loose_sides`), each pair or lone side a job."""
+    sides = [
+        LooseSide(
+            name=item.file.name,
+            order=item.file.order,
+            page=item.meta.page,
+            card=item.meta.card,
+            side=item.meta.side,
+            document_type=item.meta.document_type,
+            numbers=list(item.numbers),
+        )
+        for item in loose
+    ]
+    pairs, alone = pair_loose_sides(sides)
+    jobs = [(loose[i].file.order, CardsJob((loose[i], loose[j]), how)) for i, j, how in pairs]
+    jobs += [(loose[i].file.order, CardsJob((loose[i],), "unpaired")) for i in alone]
+    jobs.sort(key=lambda job: job[0])
+    return [job for _, job in jobs]
+
+
+def job_files(job: Job) -> list[ScanFile]:
+    if isinstance(job, GroupJob):
+        return list(job.files)
+    if isinstance(job, SurveyJob):
+        return [job.file]
+    return list({loose.file.sha256: loose.file for loose in job.sides}.values())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running jobs: in this process, or in a pool of worker processes
+
+
+class JobRunner(Protocol):
+    """Runs a batch's jobs and hands each result to `deliver` as it comes (in the calling thread).
+
+    An implementation must run every job once through `process_job` (or return the result it would give: an
+    `ItemOutcome` with `final=False` for a job it could not run) and call `deliver` exactly once per job; it may
+    run them in any order and anywhere that shares the database and the storage folder. `Runner` is the local
+    one; a queue of remote workers is another.
+    """
+
+    def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None: ...
+
+    def close(self, *, cancel: bool = False) -> None: ...
+
+
+class Runner:
+    """Runs jobs and hands each result over as it comes; a worker that dies takes only its own job with it.
+
+    When a worker process dies (a crash in a native library, the kernel's OOM killer), every job then running is
+    suspect: they are run again one at a time, so that the one that kills its worker again is known for sure and
+    reported, and the others complete.
+    """
+
+    def __init__(
+        self, context: BatchContext, workers: int, function: Callable[[Job, BatchContext], JobResult] = process_job
+    ) -> None:
+        self.context = context
+        self.workers = workers
+        self.function = function  # what runs a job: process_job, or a stand-in in the pool's own tests
+        self.executor: ProcessPoolExecutor | None = None
+        self.peaks: dict[int, int] = {}
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            # spawn: a fresh interpreter per worker (1.5 s of imports, once), not a fork of this process, whose
+            # progress-bar thread could hold a lock at that moment; and the worker is our child, so it can be made
+            # to die with us (a forkserver's workers are the server's children and outlive a killed batch).
+            self.executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_init,
+                initargs=(os.getpid(),),
+            )
+        return self.executor
+
+    def close(self, *, cancel: bool = False) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=cancel)
+            self.executor = None
+
+    def _done(self, result: JobResult) -> JobResult:
+        if result.pid:
+            self.peaks[result.pid] = max(self.peaks.get(result.pid, 0), result.peak_rss_kb)
+        return result
+
+    def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None:
+        if self.workers <= 0:
+            for job in jobs:
+                deliver(job, self._done(_guarded(self.function, job, self.context)))
+            return
+        queue = list(reversed(jobs))
+        suspects: list[Job] = []
+        running: dict[Future[JobResult], Job] = {}
+        capacity = 2 * self.workers  # enough queued to keep every worker busy, little held in memory
+        while queue or suspects or running:
+            if suspects:
+                if not running:  # a suspect runs alone: if its worker dies again, it is the one
+                    job = suspects.pop()
+                    running[self._pool().submit(self.function, job, self.context)] = job
+            else:
+                while queue and len(running) < capacity:
+                    job = queue.pop()
+                    running[self._pool().submit(self.function, job, self.context)] = job
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            crashed: list[Job] = []
+            for future in finished:
+                job = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    crashed.append(job)
+                    continue
+                except Exception as error:  # the job's result did not come back (pickling, memory)
+                    result = JobResult(items=[_transient(job_files(job), "", error)])
+                deliver(job, self._done(result))
+            if crashed:
+                crashed += running.values()  # a broken pool fails every job it held
+                running.clear()
+                if self.executor is not None:
+                    self.executor.shutdown(wait=False, cancel_futures=True)
+                    self.executor = None
+                if len(crashed) == 1:  # it ran alone: it is the one
+                    log.warning("%s: its worker process died", ", ".join(f.name for f in job_files(crashed[0])))
+                    deliver(crashed[0], _crashed(crashed[0]))
+                else:
+                    log.warning("a worker process died; %d jobs will be run again one at a time", len(crashed))
+                    suspects += crashed
+
+
+def _guarded(function: Callable[[Job, BatchContext], JobResult], job: Job, context: BatchContext) -> JobResult:
+    try:
+        return function(job, context)
+    except Exception as error:
+        return JobResult(items=[_transient(job_files(job), "", error)])
+
+
+def _crashed(job: Job) -> JobResult:
+    files = job_files(job)
+    names = [file.name for file in files]
+    reason = CRASHED.format(source=", ".join(names))
+    key = item_key(file.sha256 for file in files)
+    return JobResult(items=[ItemOutcome(key, "failed", names, "", final=False, created=False, reason=reason)])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The output folder
+
+
+def open_batch(engine: Engine, out_dir: Path, source: Path, name: str | None = None) -> Batch:
+    """The batch of this output folder: the one made by an earlier run into it, or a new one with a free name."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.exec(select(Batch).where(Batch.out_dir == str(out_dir))).first()
+        if found is not None:
+            session.commit()
+            return found
+        base = (name or out_dir.name or "batch")[:90]
+        for n in range(1, 1000):
+            candidate = base if n == 1 else f"{base}-{n}"
+            if session.exec(select(Batch).where(Batch.name == candidate)).first() is None:
+                batch = Batch(name=candidate, out_dir=str(out_dir), source=str(source)[:1000])
+                session.add(batch)
+                try:
+                    session.commit()
+                except IntegrityError:  # another run took it meanwhile
+                    session.rollback()
+                    continue
+                return batch
+    raise RuntimeError(f"no free batch name for {base}")
+
+
+def reconcile_outputs(engine: Engine, context: BatchContext) -> int:
+    """Make the output folder say what the database says; returns how many things were repaired.
+
+    results.jsonl: one line per item of the batch, in the order found (torn, foreign or repeated lines dropped,
+    missing ones appended), rewritten only if something was wrong. PDFs: restored from the storage folder when
+    absent or of the wrong size. Temporary files of an interrupted write: removed.
+    """
+    out = Path(context.out_dir)
+    repaired = 0
+    with Session(engine, expire_on_commit=False) as session:
+        items = session.exec(
+            select(BatchItem).where(BatchItem.batch_id == context.batch_id).order_by(col(BatchItem.id))
+        ).all()
+        attachments = dict(
+            session.exec(
+                select(BatchItem.key, StoredFile)
+                .join(AccountRequest, col(AccountRequest.id) == col(BatchItem.request_id))
+                .join(StoredFile, col(StoredFile.id) == col(AccountRequest.attachment_id))
+                .where(BatchItem.batch_id == context.batch_id)
+            ).all()
+        )
+        session.commit()
+    expected = {item.key: item for item in items}
+    results = out / RESULTS
+    kept: list[str] = []
+    seen: set[str] = set()
+    changed = False
+    if results.exists():
+        raw = results.read_bytes()
+        changed = bool(raw) and not raw.endswith(b"\n")
+        for line in raw.decode("utf-8", errors="replace").split("\n"):
+            if not line.strip():
+                continue
+            try:
+                key = json.loads(line).get("item")
+            except (ValueError, AttributeError):
+                key = None
+            if key not in expected or key in seen:
+                changed = True
+                repaired += 1
+                continue
+            seen.add(key)
+            kept.append(line)
+    for item in items:
+        if item.key not in seen:
+            kept.append(item.result)
+            changed = True
+            repaired += 1
+    if changed or (items and not results.exists()):
+        write_atomic(results, "".join(line + "\n" for line in kept).encode("utf-8"))
+    for item in items:
+        stored = attachments.get(item.key)
+        if item.pdf_name is None or stored is None:
+            continue
+        target = out / item.pdf_name
+        if not target.exists() or target.stat().st_size != stored.size:
+            write_atomic(target, read_stored(Path(context.storage), stored))
+            repaired += 1
+    for temporary in out.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    return repaired
+
+
+def write_report(
+    engine: Engine, context: BatchContext, skipped: Sequence[Skipped], retry: Sequence[ItemOutcome]
+) -> int:
+    """report.csv: every card or file of the batch that did not come out whole, with the reason; returns the rows.
+
+    Built from the database (what every run of the batch recorded) and this run's folder and failures, so a rerun
+    that changes nothing writes the same report.
+    """
+    rows: list[tuple[str, str, str, str, str]] = []
+    with Session(engine, expire_on_commit=False) as session:
+        items = session.exec(
+            select(BatchItem).where(BatchItem.batch_id == context.batch_id, col(BatchItem.status) != "ok")
+        ).all()
+        session.commit()
+    for item in items:
+        line = json.loads(item.result)
+        files = "; ".join(entry["path"] for entry in line.get("files", []))
+        number = line.get("id_number") or ""
+        rows.append((files, STATUS_WORDS[item.status], item.reason or "", number, item.pdf_name or ""))
+    for entry in skipped:
+        rows.append((entry.name, STATUS_WORDS[entry.status], entry.reason, "", ""))
+    for outcome in retry:
+        rows.append(("; ".join(outcome.files), STATUS_WORDS["retry"], outcome.reason or "", "", ""))
+    rows.sort(key=lambda row: _natural(row[0]))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(REPORT_HEADER)
+    writer.writerows(rows)
+    # With a byte-order mark: Excel, what an officer opens a CSV with, then reads the Vietnamese right.
+    write_atomic(Path(context.out_dir) / REPORT, buffer.getvalue().encode("utf-8-sig"))
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole batch
+
+
+class BatchProgress(Protocol):
+    """What the batch tells whoever shows its progress (the command line's bar)."""
+
+    def start(self, files: int, workers: int) -> None: ...
+
+    def advance(self, files: int, counts: Counter[str]) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class BatchSummary:
+    """What a run did, for the summary at the end and the benchmark."""
+
+    batch: str
+    out_dir: Path
+    files: int  # in the folder
+    scans: int  # of which scans (distinct contents)
+    skipped: list[Skipped]
+    already_done: int  # scans recorded by an earlier run (or another batch)
+    counts: Counter[str]  # items of this run: ok, partial, failed, retry
+    pairings: Counter[str]  # how the cards of this run were paired
+    retry: list[ItemOutcome]
+    repaired: int  # outputs repaired from the database at the start
+    seconds: float
+    workers: int
+    peak_rss_kb: dict[int, int]
+
+    @property
+    def cards(self) -> int:
+        return self.counts["ok"] + self.counts["partial"]
+
+
+class BatchError(Exception):
+    """The batch cannot start (its folders are wrong); the message says why."""
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _check_folders(folder: Path, out_dir: Path, storage: Path) -> None:
+    if out_dir == folder or out_dir.is_relative_to(folder):
+        raise BatchError(f"the output folder {out_dir} must be outside the scanned folder {folder} (never changed)")
+    if storage.is_relative_to(folder):
+        raise BatchError(f"the storage folder {storage} must be outside the scanned folder {folder}")
+
+
+def run_batch(
+    folder: Path,
+    out_dir: Path,
+    *,
+    database_url: str,
+    storage: Path,
+    workers: int | None = None,
+    batch_name: str | None = None,
+    unit_code: str | None = None,
+    progress: BatchProgress | None = None,
+    runner: Callable[[BatchContext], JobRunner] | None = None,
+) -> BatchSummary:
+    """Process every scan under `folder` into `out_dir` (see the module's docstring); safe to run again at any time.
+
+    `workers` 0 runs everything in this process (for tests and debugging); None means one per CPU. `runner` makes
+    the job runner for the batch's context (default: a local `Runner` with `workers` processes).
+    """
+    started = time.perf_counter()
+    folder, out_dir, storage = folder.resolve(), out_dir.resolve(), storage.resolve()
+    if not folder.is_dir():
+        raise BatchError(f"{folder} is not a folder")
+    _check_folders(folder, out_dir, storage)
+    workers = default_workers() if workers is None else workers
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _only_run_into(out_dir):
+        return _run(folder, out_dir, database_url, storage, workers, batch_name, unit_code, progress, runner, started)
+
+
+@contextlib.contextmanager
+def _only_run_into(out_dir: Path) -> Iterator[None]:
+    """One run at a time into an output folder: two would both append to its results.jsonl.
+
+    An advisory lock on a file in the folder, released by the kernel however the run ends (kill -9 included).
+    """
+    path = out_dir / LOCK
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(f"another batch is running into {out_dir}; wait for it to end") from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # still ours while we hold the lock
+
+
+def _run(
+    folder: Path,
+    out_dir: Path,
+    database_url: str,
+    storage: Path,
+    workers: int,
+    batch_name: str | None,
+    unit_code: str | None,
+    progress: BatchProgress | None,
+    make_runner: Callable[[BatchContext], JobRunner] | None,
+    started: float,
+) -> BatchSummary:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    unit_id = None
+    if unit_code:
+        with Session(engine, expire_on_commit=False) as session:
+            unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
+            session.commit()
+        if unit is None:
+            raise BatchError(f"no unit with code {unit_code}")
+        unit_id = unit.id
+    batch = open_batch(engine, out_dir, folder, batch_name)
+    context = BatchContext(batch.id or 0, batch.name, str(out_dir), str(storage), database_url, unit_id)
+    repaired = reconcile_outputs(engine, context)
+
+    inventory = take_inventory(folder)
+    done = done_sides(engine, [file.sha256 for file in inventory.files])
+    jobs, already = plan_jobs(inventory.files, done)
+    summary = BatchSummary(
+        batch=batch.name,
+        out_dir=out_dir,
+        files=len(inventory.files) + len(inventory.skipped),
+        scans=len(inventory.files),
+        skipped=inventory.skipped,
+        already_done=already,
+        counts=Counter(),
+        pairings=Counter(),
+        retry=[],
+        repaired=repaired,
+        seconds=0.0,
+        workers=workers,
+        peak_rss_kb={},
+    )
+    pending_files = {file.sha256 for job in jobs for file in job_files(job)}
+    outstanding: Counter[str] = Counter()  # loose sides of a file still to be recorded
+    loose: list[Loose] = []
+    runner: JobRunner = make_runner(context) if make_runner else Runner(context, workers)
+    results = out_dir / RESULTS
+    if progress:
+        progress.start(len(pending_files), workers)
+
+    with results.open("a", encoding="utf-8") as lines:
+
+        def deliver(job: Job, result: JobResult) -> None:
+            for item in result.items:
+                if not item.final:
+                    summary.counts["retry"] += 1
+                    summary.retry.append(item)
+                    log.error("%s: %s", ", ".join(item.files), item.detail or item.reason)
+                    continue
+                if not item.created:
+                    continue
+                summary.counts[item.status] += 1
+                if item.status != "failed":
+                    summary.pairings[item.pairing] += 1
+                if item.line is not None:
+                    # One write of a whole line: a crash leaves whole lines, at worst without this one, which the
+                    # next run's reconciliation adds from the database.
+                    lines.write(item.line + "\n")
+                    lines.flush()
+                    os.fsync(lines.fileno())
+            finished = 0
+            if isinstance(job, CardsJob):
+                for side in job.sides:
+                    outstanding[side.file.sha256] -= 1
+                    finished += outstanding[side.file.sha256] == 0
+            else:
+                for file in job_files(job):
+                    mine = [side for side in result.loose if side.file.sha256 == file.sha256]
+                    loose.extend(mine)
+                    outstanding[file.sha256] += len(mine)
+                    finished += not mine
+            if progress:
+                progress.advance(finished, summary.counts)
+
+        try:
+            runner.run(jobs, deliver)
+            if loose:
+                if progress:
+                    progress.note(f"ghép {len(loose)} mặt thẻ lẻ theo số, tên tệp và thứ tự")
+                runner.run(pair_loose(loose), deliver)
+        except KeyboardInterrupt:
+            runner.close(cancel=True)
+            reconcile_outputs(engine, context)
+            write_report(engine, context, inventory.skipped, summary.retry)
+            raise
+        finally:
+            runner.close()
+            if progress:
+                progress.stop()
+    reconcile_outputs(engine, context)  # lines of items whose result a dead worker never returned
+    write_report(engine, context, inventory.skipped, summary.retry)
+    engine.dispose()
+    summary.peak_rss_kb = getattr(runner, "peaks", {})
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -58,7 +58,9 @@ def main() -> int:
 
     cases = load_truth(folder)
     engine = get_engine()
-    engine.read_line(cv2.imread(str(next(folder.glob("*.jpg"))), cv2.IMREAD_GRAYSCALE)[:60, :400])  # warm up
+    sample = cv2.imread(str(next(folder.glob("*.jpg"))), cv2.IMREAD_GRAYSCALE)
+    if sample is not None:
+        engine.read_line(sample[:60, :400])  # warm up
 
     stages: dict[str, list[float]] = {"load (per file)": [], "find (per page)": [], "warp (per card)": []}
     stages |= {"orient+classify (per card)": [], "pdf (per citizen)": [], "find+warp (per card)": []}

@@ -284,8 +284,12 @@ def _refine(
             # On a lid the card's edge is the outermost step before flat paper; the print inside (box lines,
             # the MRZ) often steps harder, so the strongest step would pull the side inwards.
             # The noise is measured where the window is most likely paper: its outer quarter.
+            # A lid shadow there is a smooth ramp, not noise: the noise is the spread about the ramp's slope, and
+            # a ramp brightening outwards raises the bar by its slope. (Measured as the plain median of |gradient|,
+            # a shadow's ramp hid a card's top edge and the title's underside was taken for it.)
             outer = gradient[:, -max(2, gradient.shape[1] // 4) :]
-            threshold = max(3.0, 4.0 * float(np.median(np.abs(outer))))
+            ramp = float(np.median(outer))
+            threshold = max(3.0, 4.0 * float(np.median(np.abs(outer - ramp)))) + max(0.0, ramp)
             peaks &= gradient >= threshold
             best = np.where(peaks.any(axis=1), gradient.shape[1] - 1 - np.argmax(peaks[:, ::-1], axis=1), 0)
         else:

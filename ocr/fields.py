@@ -13,6 +13,8 @@ from ocr.layout import FieldRegion
 
 DIGITS = "0123456789"
 DATE_CHARS = "0123456789/-."
+DOT_MARK_RATIO = 3.0  # a tone mark under a letter covers this many times a dotted rule's dot, or more...
+MARK_SHARE = 0.025  # ...and at least this share of the square of the capitals' height (24 px² for 31 px capitals)
 
 
 @dataclass
@@ -21,6 +23,9 @@ class ValueLine:
     height: float  # the value's capital height, px
     cap_top: int = 0  # card y of the top of the value's capitals
     baseline: int = 0  # card y of the value's baseline
+    # Where the CMND's dotted rule is kept in the box (for tone marks under the value), the least px² of such a mark:
+    # smaller specks on the rule's row are whited out. 0: no rule in the box.
+    rule_mark: float = 0.0
 
 
 @dataclass
@@ -110,8 +115,19 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
             and baseline - 0.1 * cap <= c[1] + c[3] / 2 <= baseline + 0.6 * cap
             and left <= c[0] <= right
         ]
+        rule_mark = 0.0
         if len(dots) >= 6:
-            limit = min(limit, float(np.median([c[1] for c in dots])) - 1)
+            # Tone marks under the value's letters (Ọ, Ị) sit on the same row, but are larger than the rule's dots:
+            # where there are some, the crop keeps the row and `line_crop` whites out the rest. (Cut above the
+            # row, "TRỌNG" was read "TRONG".)
+            size = float(np.median([c[2] * c[3] for c in dots]))
+            mark_area = max(DOT_MARK_RATIO * size, MARK_SHARE * cap * cap)
+            marks = [c for c in dots if c[2] * c[3] >= mark_area]
+            if marks:
+                rule_mark = mark_area
+                limit = max(limit, max(c[1] + c[3] for c in marks) + 1.0)
+            else:
+                limit = min(limit, float(np.median([c[1] for c in dots])) - 1)
         bottom = min(height, int(max(limit, baseline + 1)))
         left, right = max(0, left - 6), min(width, right + 6)
         cap_top = int(np.median([c[1] for c in group]))
@@ -121,6 +137,7 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
                 height=cap,
                 cap_top=y0 + cap_top,
                 baseline=y0 + int(baseline),
+                rule_mark=rule_mark,
             )
         )
     return lines
@@ -154,6 +171,14 @@ def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
             foreign = ch > 0.45 * cap or not over_a_glyph
         else:
             foreign = cy > baseline + 0.35 * cap and (ch > 0.45 * cap or cy + ch >= crop.shape[0])
+            # A dot of the rule under the value, not a tone mark (those are larger): Tesseract reads nothing of a
+            # line standing on a dotted rule.
+            foreign = foreign or (
+                line.rule_mark > 0
+                and cy + ch / 2 >= baseline - 0.1 * cap
+                and ch <= 0.3 * cap
+                and (cw * ch < line.rule_mark or cw > 0.4 * cap)  # a dot, or dots run together
+            )
         if foreign:
             crop[labels == index] = paper
     return crop

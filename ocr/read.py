@@ -16,11 +16,14 @@ from ocr.engine import OcrEngine, get_engine
 from ocr.fields import RawField, line_crop, read_region, value_lines
 from ocr.idnumber import IdNumberError, decode_id_number
 from ocr.layout import LAYOUTS, FieldRegion
-from ocr.reading import CardReading, FieldReading
+from ocr.reading import SURE, CardReading, FieldReading
 
 WITH_QR = {"cccd_chip": "front", "cancuoc2024": "back", "cccd_barcode": "back"}
 WITH_MRZ = ("cccd_chip", "cancuoc2024")
 RENEWAL_AGES = (25, 40, 60)
+# A card issued within two years before a renewal age lasts to the next one (Luật Căn cước công dân 2014, art. 21):
+# from 58 at issue, none is due, and the card prints "Không thời hạn".
+LIFELONG_FROM_AGE = RENEWAL_AGES[-1] - 2
 
 # Confidence given to a value by where it came from. A decoded QR is exact (its own error correction); an MRZ field
 # whose check digit holds is wrong only if two errors cancel; printed text is as sure as Tesseract and the checks
@@ -71,8 +74,14 @@ def read_card(sides: Sides, document_type: str, engine: OcrEngine | None = None,
     evidence = _Evidence()
     if use_qr:
         read_qr(grays, document_type, evidence)
-    read_machine_zone(grays, document_type, evidence, engine)
-    read_printed(grays, document_type, evidence, engine)
+    if evidence.qr is None:
+        read_machine_zone(grays, document_type, evidence, engine)
+        read_printed(grays, document_type, evidence, engine)
+    else:
+        # The QR gives all the MRZ holds but the expiry; the MRZ is read only where the printed expiry is not sure.
+        read_printed(grays, document_type, evidence, engine)
+        if not _expiry_sure(evidence):
+            read_machine_zone(grays, document_type, evidence, engine)
     fields = merge(evidence, document_type)
     checks = cross_check(fields, evidence, document_type)
     return CardReading(
@@ -107,6 +116,24 @@ def read_machine_zone(grays: dict[str, np.ndarray], document_type: str, evidence
     """The MRZ of the back of chip cards."""
     if document_type in WITH_MRZ and "back" in grays:
         evidence.mrz = mrz.read_mrz(grays["back"], engine)
+
+
+def _expiry_sure(evidence: _Evidence) -> bool:
+    """Whether the printed expiry, beside a decoded QR, makes the MRZ (a third of a chip card's reading) needless.
+
+    A decoded QR gives every field the MRZ holds but the expiry, exactly. The expiry printed is enough where it
+    parses cleanly and falls on a renewal birthday of the QR's date of birth; and where none reads, if the holder was
+    old enough at issue for a card without expiry ("Không thời hạn": the MRZ says no more).
+    """
+    printed = evidence.printed.get("date_of_expiry")
+    if evidence.qr is None or printed is None:
+        return False
+    if printed.value is None:
+        issued = evidence.qr.date_of_issue
+        return issued is not None and dates.age_on(evidence.qr.date_of_birth, issued) >= LIFELONG_FROM_AGE
+    return printed.confidence >= SURE and _renewal_consistent(
+        evidence.qr.date_of_birth, date.fromisoformat(printed.value)
+    )
 
 
 def read_printed(grays: dict[str, np.ndarray], document_type: str, evidence: _Evidence, engine: OcrEngine) -> None:
@@ -193,6 +220,11 @@ def _clean_text(text: str) -> str:
     return text
 
 
+# A glyph of the label read as a digit just before the day, with no space between ("Sinh ngày 02-11-1953" read
+# with the digits whitelist as "302-11-1953"): the day is the two digits next to the separator.
+_LABEL_DIGIT = re.compile(r"(?<!\d)(\d)(?=\d{2}\s*[/.-]\s*\d{1,2}\s*[/.-])")
+
+
 def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
     """One field's OCR text made into its value, with a confidence lowered where the text had to be coaxed."""
     if not raw.texts:
@@ -212,6 +244,7 @@ def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
             return FieldReading(None, 0.0, "ocr", region.side, raw.box, raw=text)
     elif region.kind in ("date", "written_date"):
         found = dates.find_date(text)
+        coaxed = found is None and (found := dates.find_date(_LABEL_DIGIT.sub(r"\1 ", text, count=1))) is not None
         if found is None:
             return FieldReading(None, 0.0, "ocr", region.side, raw.box, raw=text)
         value = found[0].isoformat()
@@ -220,8 +253,9 @@ def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
             # A birth or issue date in the future, or before the cards existed: a digit misread.
             return FieldReading(value, 0.3, "ocr", region.side, raw.box, raw=text)
         # Tesseract's own confidence is unreliable on whitelisted lines (often 0); a clean parse of the whole
-        # line counts for more than it.
-        confidence = max(confidence, 0.9 if re.fullmatch(r"[\s./:-]*[\d/.-]+[\s./:-]*", text) else 0.7)
+        # line counts for more than it. A digit dropped to make the date is the officer's to confirm.
+        clean = re.fullmatch(r"[\s./:-]*[\d/.-]+[\s./:-]*", text)
+        confidence = min(confidence, 0.6) if coaxed else max(confidence, 0.9 if clean else 0.7)
     elif region.kind == "sex":
         folded = fold(_after_label(text))
         if re.search(r"\bNAM\b", folded):
@@ -321,7 +355,7 @@ def cross_check(fields: dict[str, FieldReading], evidence: _Evidence, document_t
     if evidence.mrz is not None and evidence.mrz.data is not None:
         checks["mrz"] = dict(evidence.mrz.data.checks)
     elif document_type in WITH_MRZ:
-        checks["mrz"] = "not read"
+        checks["mrz"] = "not needed: the QR decoded" if evidence.qr else "not read"
 
     def doubt(names_: tuple[str, ...], warning: str, ceiling: float = 0.5) -> None:
         for name in names_:

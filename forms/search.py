@@ -42,6 +42,7 @@ class AccountRow:
     officer_name: str
     unit_name: str
     created_at: datetime
+    request_id: int | None
 
 
 def _like(text: str) -> str:
@@ -96,6 +97,7 @@ def _row(account: CitizenAccount, officer_name: str, unit_name: str) -> AccountR
         officer_name=officer_name,
         unit_name=unit_name,
         created_at=account.created_at.astimezone(LOCAL_ZONE),
+        request_id=account.request_id,
     )
 
 

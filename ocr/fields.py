@@ -194,10 +194,59 @@ def _variants(crop: np.ndarray) -> list[np.ndarray]:
     return [binary, crop[: max(8, int(crop.shape[0] * 0.8))]]
 
 
-def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine) -> OcrLine:
+# A numeric date as every generation prints it, at the start of its word: two-digit day and month, four-digit year.
+# What may follow it is no digit (the 2024 card's seal overlaps the end of its expiry and reads as "/.").
+_WORD_DATE = re.compile(r"[0-9]{2}[/.-][0-9]{2}[/.-][0-9]{4}(?![0-9])")
+# A word narrower than this many capitals is no date (DD/MM/YYYY is about six): a fragment of a seal.
+DATE_WORD_CAPS = 3.0
+# Glyphs further apart than this share of the capitals' height are separate words: the label's colon and the value
+# (measured at 300 dpi: 15-20 px for 31 px capitals), not the digits and separators of one date (2-7 px).
+WORD_GAP = 0.45
+
+
+def value_word(crop: np.ndarray, cap: float) -> np.ndarray | None:
+    """The last word of a line crop (the value printed after its label), or None where the line is that word alone.
+
+    Tesseract's time grows with the length of the line it reads: the labels before a date ("Ngày, tháng, năm sinh /
+    Date of birth:") are two thirds of the line.
+    """
+    binary = cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    # Glyphs, the flat separators of "01-06-1955" included; background specks are neither tall nor wide.
+    glyphs = sorted(
+        (int(x), int(x + w))
+        for x, _, w, h, area in stats[1:count]
+        if area >= 12 and (h >= 0.35 * cap or w >= 0.15 * cap)
+    )
+    if not glyphs:
+        return None
+    start = glyphs[-1][0]
+    right_edge = max(end for _, end in glyphs)
+    for x0, x1 in reversed(glyphs[:-1]):
+        if x1 < start - WORD_GAP * cap:
+            break
+        start = min(start, x0)
+    if start <= glyphs[0][0] or right_edge - start < DATE_WORD_CAPS * cap:
+        return None
+    margin = int(0.2 * cap)
+    return crop[:, max(0, start - margin) : min(crop.shape[1], right_edge + margin)]
+
+
+def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine, cap: float = 0.0) -> OcrLine:
     """One line with the settings its kind needs; numbers and dates that do not come out are read again."""
     if kind not in _EXPECTED:
         return engine.read_line(crop, lang="vie")
+    if kind == "date" and cap > 0 and (word := value_word(crop, cap)) is not None:
+        # The date alone, at a third of the line's cost. Only a whole date at the word's start is taken from it: a
+        # word cut short (a digit lost to the cut) cannot pass for another date, as day and month keep two digits.
+        result = engine.read_line(word, lang="eng", whitelist=DATE_CHARS)
+        if _WORD_DATE.match(re.sub(r"\s", "", result.text)):
+            return result
+        # "Không thời hạn" (a card without expiry): no digits to read, in the word or in the whole line. Anything
+        # else goes on to the whole line, as before.
+        words = engine.read_line(word, lang="vie")
+        if re.search(r"KH[OÔ]NG|TH[OƠỜ]I", words.text.upper()):
+            return words
     whitelist = DIGITS if kind == "number" else DATE_CHARS
     result = engine.read_line(crop, lang="eng", whitelist=whitelist)
     expected = _EXPECTED[kind]
@@ -220,7 +269,7 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     texts, confidences, crops = [], [], []
     for line in lines:
         crop = line_crop(gray, line)
-        result = _read_value(crop, region.kind, engine)
+        result = _read_value(crop, region.kind, engine, line.height)
         texts.append(result.text)
         confidences.append(result.confidence)
         crops.append(crop)

@@ -1,12 +1,16 @@
-"""Batch benchmark: cards per second with 1 and 2 local workers on a generated folder, peak memory per worker."""
+"""Batch benchmark: cards per second with 1 and 2 local workers, and with `motcua worker`s through a broker
+(`--broker redis://...`), on a generated folder; peak memory per worker."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +24,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from intake.batch import RESULTS, BatchSummary, run_batch  # noqa: E402
 from intake.synth import generate_samples  # noqa: E402
+
+MOTCUA = Path(sys.executable).parent / "motcua"
 
 
 def pairing_quality(folder: Path, out: Path) -> Counter[str]:
@@ -66,6 +72,82 @@ def run(folder: Path, workers: int, keep: Path | None) -> tuple[BatchSummary, Co
         shutil.rmtree(work, ignore_errors=True)
 
 
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """CPU time of running processes and their children (a Celery worker and its pool), from /proc: they are not
+    this process's waited-for children, and their start (imports, models) is not the batch's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    stack = list(pids)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+    return total
+
+
+def run_celery(
+    folder: Path, broker: str, postgres: str, workers: int, keep: Path | None
+) -> tuple[BatchSummary, Counter[str], float, str]:
+    """The same folder through `workers` `motcua worker`s (one process each) on `broker`, with a throwaway
+    PostgreSQL database made beside `postgres` (an administrator's URL)."""
+    from sqlalchemy import create_engine, text
+
+    from forms.db import make_engine, upgrade
+    from intake.tasks import CeleryRunner, make_app
+
+    work = Path(tempfile.mkdtemp(prefix="motcua-bench-batch-celery-"))
+    out = (keep / "out-celery") if keep else work / "out"
+    if out.exists():
+        shutil.rmtree(out)
+    name = f"motcua_bench_{os.getpid()}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = postgres.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    env = {**os.environ, "MOTCUA_BROKER_URL": broker, "MOTCUA_DATABASE_URL": url,
+           "MOTCUA_STORAGE": str(work / "storage"), "MOTCUA_INSTANCE": str(work / "instance")}  # fmt: skip
+    started = []
+    app = make_app(broker)
+    try:
+        for n in range(workers):
+            command = [str(MOTCUA), "worker", "--concurrency", "1", "--name", f"bench{n}@%h", "--loglevel", "WARNING"]
+            log = (work / f"worker{n}.log").open("wb")
+            started.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True))  # fmt: skip
+        deadline = time.monotonic() + 120
+        while sum(len(reply) for reply in app.control.ping(timeout=0.5)) < workers:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the workers did not answer in 120 s; see {work}/worker*.log")
+        time.sleep(3)  # a worker answers before its pool processes have loaded their models: not the batch's time
+        load_before = os.getloadavg()[0]
+        cpu = cpu_seconds() + tree_cpu_seconds([p.pid for p in started])
+        summary = run_batch(folder, out, database_url=url, storage=work / "storage", workers=workers,
+                            runner=lambda context: CeleryRunner(context, broker))  # fmt: skip
+        cpu = cpu_seconds() + tree_cpu_seconds([p.pid for p in started]) - cpu
+        load = f"{load_before:.1f} → {os.getloadavg()[0]:.1f}"
+        return summary, pairing_quality(folder, out), cpu, load
+    finally:
+        app.close()
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500, help="cards (citizens) to generate")
@@ -73,6 +155,13 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
     parser.add_argument("--folder", type=Path, default=None, help="reuse or keep the generated set here")
     parser.add_argument("--keep", type=Path, default=None, help="keep each run's output folder here")
+    parser.add_argument("--broker", default=None, help="also through Celery: a Redis URL with no other use meanwhile")
+    parser.add_argument("--celery-workers", type=int, default=2, help="`motcua worker`s (one process each)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MOTCUA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL administrator's URL, for the Celery run's throwaway database",
+    )
     args = parser.parse_args()
 
     folder = args.folder or Path(tempfile.gettempdir()) / f"motcua-bench-batch-{args.seed}-{args.count}"
@@ -86,12 +175,18 @@ def main() -> int:
     print("names say nothing (the generator's scanner and phone names): sides pair in their file, by number or order\n")
 
     rows: list[dict[str, Any]] = []
-    for workers in (int(w) for w in args.workers.split(",")):
-        summary, quality, cpu, load = run(folder, workers, args.keep)
+    modes: list[tuple[str, int]] = [("local", int(w)) for w in args.workers.split(",")]
+    if args.broker:
+        modes.append(("celery", args.celery_workers))
+    for mode, workers in modes:
+        if mode == "celery":
+            summary, quality, cpu, load = run_celery(folder, args.broker, args.postgres, workers, args.keep)
+        else:
+            summary, quality, cpu, load = run(folder, workers, args.keep)
         peak_mb = max(summary.peak_rss_kb.values(), default=0) / 1024
         rows.append(
             {
-                "workers": workers,
+                "workers": workers if mode == "local" else f"celery {workers}",
                 "seconds": summary.seconds,
                 "cards": summary.cards,
                 "rate": summary.cards / summary.seconds,
@@ -107,12 +202,12 @@ def main() -> int:
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(
-        f"{'workers':>7} {'wall s':>8} {'cards':>6} {'cards/s':>8} {'per worker':>10} {'CPU s/card':>10} "
+        f"{'workers':>9} {'wall s':>8} {'cards':>6} {'cards/s':>8} {'per worker':>10} {'CPU s/card':>10} "
         f"{'cards/CPU-s':>11} {'peak MB/worker':>15}  load average (1 min) before → after"
     )
     for r in rows:
         print(
-            f"{r['workers']:>7} {r['seconds']:>8.1f} {r['cards']:>6} {r['rate']:>8.2f} {r['per_worker']:>10.2f} "
+            f"{r['workers']:>9} {r['seconds']:>8.1f} {r['cards']:>6} {r['rate']:>8.2f} {r['per_worker']:>10.2f} "
             f"{r['cpu_per_card']:>10.3f} {1 / r['cpu_per_card']:>11.2f} {r['peak_mb']:>15.0f}  {r['load']}"
         )
     print(f"\nparent process peak: {parent_mb:.0f} MB (the folder's inventory, the pairing, the results file)")
@@ -123,7 +218,10 @@ def main() -> int:
             f"mixing two citizens {quality['mixed']}, failed {quality['failed']}, retry {r['retry']}; "
             "pairing: " + ", ".join(f"{k} {v}" for k, v in pairings.most_common())
         )
-    print("\nwall time includes starting the workers (a fresh interpreter each, Tesseract's models loaded once);")
+    print("\nlocal: wall time includes starting the pool (a fresh interpreter per worker, its models loaded once)")
+    if args.broker:
+        print("celery: the workers were up and their models loaded before the clock started; the wall time includes")
+        print("copying the scans into the storage folder and the round trips through Redis and PostgreSQL")
     print("CPU time is the batch's and its workers' own, whatever else the machine runs: cards/CPU-s is per core")
     return 0
 

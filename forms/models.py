@@ -1,5 +1,5 @@
 """The tables: units, officers, citizens' accounts, account requests, OTP challenges, stored files, audit events,
-and the batches that turn folders of scans into drafts."""
+the batches that turn folders of scans into drafts, and the scans a counter's station sends in."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ FILE_KINDS = ("scan", "attachment", "card", "request_form")
 
 # What became of one card (or one unreadable file) in a batch: both sides read, one side only, or nothing usable.
 BATCH_ITEM_STATUSES = ("ok", "partial", "failed")
+
+# A station's scan: a card found and read ("ok"), or refused with its reason ("failed"). Where it came from: the
+# station's scan folder (`motcua watch`) or its scanner driven from the counter page ([Quét]).
+STATION_SCAN_STATUSES = ("ok", "failed")
+STATION_SCAN_SOURCES = ("folder", "scanner")
 
 
 def utcnow() -> datetime:
@@ -184,3 +189,32 @@ class BatchSide(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     file_sides: int
     item_id: int = Field(foreign_key="batch_item.id", index=True)
+
+
+class StationScan(SQLModel, table=True):
+    """One scan from a counter's station, read as it arrived, for the counter page to take into a request.
+
+    `reading` is the counter's reading (prefill, card, warnings) with the storage paths of the scans, the card
+    sides and the PDF it made; a scan that completes an earlier one (front, then back) names it in `partner_id`
+    and its reading covers both.
+    """
+
+    __tablename__ = "station_scan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=100, index=True)  # `motcua watch --station`, the machine's name by default
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)  # None: every unit may see it
+    source: str = Field(max_length=20)
+    name: str = Field(max_length=255)  # the file's name as the station saved it
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    path: str | None = Field(default=None, max_length=500)  # the scan in the storage folder (not for a failed one)
+    status: str = Field(max_length=20)
+    sides: str = Field(default="", max_length=20)  # the card sides found in this file: "front", "back", "front,back"
+    document_type: str | None = Field(default=None, max_length=20)
+    partner_id: int | None = Field(default=None, foreign_key="station_scan.id")
+    reading: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = Field(default=None, max_length=500)  # why it failed, for the officer, in Vietnamese
+    moved_to: str | None = Field(default=None, max_length=1000)  # the file in done/ or failed/; None until moved
+    request_id: int | None = Field(default=None, foreign_key="account_request.id", index=True)  # who took it
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -9,11 +9,13 @@ The way through, for `motcua batch DIR --out OUTDIR`:
    `SurveyJob`, which finds its cards and finishes at once the cards whose two sides are in the file; the sides it
    leaves are paired across files (`pair_loose_sides`: by number, then consecutive names, then order) into
    `CardsJob`s.
-4. Each job runs in a worker process (`process_job`, a plain function: a Celery task can call it too). Per card,
-   in this order: the scans, card images and PDF into the storage folder (content-addressed, so a repeat costs
+4. Each job runs in a worker process (`process_job`, a plain function), of a local pool (`Runner`) or a Celery
+   worker on any machine (`intake.tasks.CeleryRunner`; jobs and results cross the queue as JSON). Per card, in
+   this order: the scans, card images and PDF into the storage folder (content-addressed, so a repeat costs
    nothing); one transaction with the draft, the item and its sides (the sides' primary key refuses a second
-   record of any of them); then `OUTDIR/<name>.pdf`, written under a temporary name and renamed. The parent,
-   the only writer of `results.jsonl`, appends the item's line.
+   record of any of them); then `OUTDIR/<name>.pdf`, written under a temporary name and renamed (by the parent,
+   from the storage folder, when the worker does not see OUTDIR). The parent, the only writer of
+   `results.jsonl`, appends the item's line.
 5. `reconcile_outputs`, before and after: the database is the record of what is done. `results.jsonl` gets exactly
    one line per item (a torn or foreign line dropped, a missing one added) and every PDF is restored from the
    storage folder if a crash came between the commit and the rename.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import ctypes
+import dataclasses
 import fcntl
 import hashlib
 import io
@@ -103,7 +106,8 @@ REPORT_HEADER = ("Tệp", "Tình trạng", "Lý do", "Số CMND/CCCD", "Tệp PD
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Values that cross the process boundary (plain, picklable)
+# Values that cross the process boundary: plain, picklable for the local pool, and with a JSON form for a queue
+# (a queue's message is data, never pickle: unpickling runs whatever code the message names).
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,14 @@ class ScanFile:
     sha256: str
     size: int
     order: int = 0  # position in the folder's sorted listing
+    stored: str | None = None  # a copy in the storage folder (relative to it), for workers that do not see `path`
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScanFile:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,14 @@ class BatchContext:
     storage: str
     database_url: str
     unit_id: int | None = None
+    write_pdfs: bool = True  # False: the worker does not see `out_dir`; the parent copies each PDF from storage
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchContext:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,14 @@ class CardMeta:
     orientation_confidence: float
     evidence: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CardMeta:
+        corners = tuple((float(x), float(y)) for x, y in data["corners"])
+        return cls(**{**data, "corners": corners, "evidence": tuple(data["evidence"])})
+
 
 @dataclass(frozen=True)
 class GroupJob:
@@ -149,6 +177,13 @@ class GroupJob:
 
     files: tuple[ScanFile, ...]
     pairing: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "group", "files": [file.to_json() for file in self.files], "pairing": self.pairing}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupJob:
+        return cls(tuple(ScanFile.from_json(file) for file in data["files"]), data["pairing"])
 
 
 @dataclass(frozen=True)
@@ -158,6 +193,13 @@ class SurveyJob:
     file: ScanFile
     done: frozenset[str] = frozenset()  # refs of its sides already recorded by an earlier run
 
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "survey", "file": self.file.to_json(), "done": sorted(self.done)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SurveyJob:
+        return cls(ScanFile.from_json(data["file"]), frozenset(data["done"]))
+
 
 @dataclass(frozen=True)
 class CardsJob:
@@ -166,8 +208,33 @@ class CardsJob:
     sides: tuple[Loose, ...]
     pairing: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "cards", "sides": [side.to_json() for side in self.sides], "pairing": self.pairing}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CardsJob:
+        return cls(tuple(Loose.from_json(side) for side in data["sides"]), data["pairing"])
+
 
 Job = GroupJob | SurveyJob | CardsJob
+_JOB_KINDS: dict[str, type[GroupJob] | type[SurveyJob] | type[CardsJob]] = {
+    "group": GroupJob,
+    "survey": SurveyJob,
+    "cards": CardsJob,
+}
+
+
+def job_to_json(job: Job) -> dict[str, Any]:
+    """The job as JSON-ready values, its kind included."""
+    return job.to_json()
+
+
+def job_from_json(data: dict[str, Any]) -> Job:
+    """The job `job_to_json` gave; a kind it does not know (a worker older than the batch) raises ValueError."""
+    kind = _JOB_KINDS.get(data.get("kind", ""))
+    if kind is None:
+        raise ValueError(f"unknown job kind {data.get('kind')!r}")
+    return kind.from_json(data)
 
 
 @dataclass
@@ -184,6 +251,15 @@ class ItemOutcome:
     pdf_name: str | None = None
     reason: str | None = None
     detail: str | None = None  # a traceback for the log, for an unexpected error
+    attachment: str | None = None  # the PDF in the storage folder (relative): what OUTDIR/<pdf_name> is a copy of
+    pdf_written: bool = False  # OUTDIR/<pdf_name> written by the worker; else the parent copies it from storage
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemOutcome:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -195,6 +271,23 @@ class Loose:
     file_sides: int  # how many sides its file holds in all
     numbers: tuple[SideNumber, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file.to_json(),
+            "meta": self.meta.to_json(),
+            "file_sides": self.file_sides,
+            "numbers": [dataclasses.asdict(number) for number in self.numbers],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Loose:
+        return cls(
+            ScanFile.from_json(data["file"]),
+            CardMeta.from_json(data["meta"]),
+            data["file_sides"],
+            tuple(SideNumber(**number) for number in data["numbers"]),
+        )
+
 
 @dataclass
 class JobResult:
@@ -202,6 +295,23 @@ class JobResult:
     loose: list[Loose] = field(default_factory=list)
     pid: int = 0
     peak_rss_kb: int = 0  # of the process that ran the job (ru_maxrss: kilobytes on Linux)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "items": [item.to_json() for item in self.items],
+            "loose": [side.to_json() for side in self.loose],
+            "pid": self.pid,
+            "peak_rss_kb": self.peak_rss_kb,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobResult:
+        return cls(
+            [ItemOutcome.from_json(item) for item in data["items"]],
+            [Loose.from_json(side) for side in data["loose"]],
+            data["pid"],
+            data["peak_rss_kb"],
+        )
 
 
 def side_ref(sha256: str, page: int, card: int) -> str:
@@ -224,7 +334,8 @@ def item_key(refs: Iterable[str]) -> str:
 _ENGINES: dict[str, Engine] = {}
 
 
-def _database(url: str) -> Engine:
+def database_engine(url: str) -> Engine:
+    """This process's engine for `url`: made once, its connections pooled across jobs."""
     engine = _ENGINES.get(url)
     if engine is None:
         engine = _ENGINES[url] = make_engine(url)
@@ -246,12 +357,20 @@ def _die_with_parent(parent: int | None) -> None:
 
 def worker_init(parent: int | None = None) -> None:
     """A pool worker's start: one Tesseract thread, Ctrl+C left to the parent, the models loaded once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    prepare_worker()
+
+
+def prepare_worker() -> None:
+    """Ready a process to run jobs (a local pool's worker or a Celery worker's): one Tesseract thread, OpenCV on
+    one thread, the OCR models loaded once and the database engines of a parent it was forked from dropped."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
     # OpenCV's own threads too: the processes are the parallelism, and threads of two workers would fight for the
     # same cores (measured: 2 workers on 2 cores gave 1.2 times one worker's rate with OpenCV's threads on).
     cv2.setNumThreads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
+    # A forked process must not use its parent's pooled connections: two processes on one socket garble both.
+    _ENGINES.clear()
     engine = get_engine()
     blank = np.full((24, 80), 255, np.uint8)
     for lang in ("vie", "eng"):  # the first use of a language loads its model: pay it now, not on a card
@@ -299,12 +418,25 @@ class _Found:
     meta: CardMeta
 
 
-def _read_file(file: ScanFile) -> bytes:
-    # Refuse a huge file from its size, before reading it.
-    size = Path(file.path).stat().st_size
+def _read_file(file: ScanFile, storage: str) -> bytes:
+    # Refuse a huge file from its size, before reading it (the inventory's size: a huge file is never copied).
+    if file.size > DEFAULT_LIMITS.max_bytes:
+        raise FileTooLarge(file.name, file.size, DEFAULT_LIMITS.max_bytes)
+    path = Path(file.path)
+    if file.stored is not None:
+        root = Path(storage).resolve()
+        path = (root / file.stored).resolve()
+        if not path.is_relative_to(root):  # a message names it: never let one read outside the storage folder
+            raise ValueError(f"{file.name}: its copy {file.stored} is outside the storage folder")
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{file.name}: no copy {file.stored} in the storage folder {storage}: "
+                "the workers and the batch must share one storage folder"
+            )
+    size = path.stat().st_size
     if size > DEFAULT_LIMITS.max_bytes:
         raise FileTooLarge(file.name, size, DEFAULT_LIMITS.max_bytes)
-    data = Path(file.path).read_bytes()
+    data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != file.sha256:
         raise _Changed(file.name)
     return data
@@ -350,7 +482,7 @@ def _group(job: GroupJob, context: BatchContext) -> JobResult:
     warnings: list[str] = []
     for file in job.files:
         try:
-            data = _read_file(file)
+            data = _read_file(file, context.storage)
             cards, totals[file.sha256], more = _cards_of(file, data, frozenset())
         except IntakeError as error:
             result.items.append(_record_failure(context, file, error))
@@ -382,7 +514,7 @@ def _survey(job: SurveyJob, context: BatchContext) -> JobResult:
     result = JobResult()
     file = job.file
     try:
-        data = _read_file(file)
+        data = _read_file(file, context.storage)
         found, total, warnings = _cards_of(file, data, job.done)
     except IntakeError as error:
         result.items.append(_record_failure(context, file, error))
@@ -415,7 +547,7 @@ def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
     files = {loose.file.sha256: loose.file for loose in job.sides}
     try:
         for sha, file in files.items():
-            data = contents[sha] = _read_file(file)
+            data = contents[sha] = _read_file(file, context.storage)
             pages = {page.index: page for page in load_pages(data, name=file.name)}
             for loose in job.sides:
                 if loose.file.sha256 == sha:
@@ -582,6 +714,9 @@ def _commit(
     tries the same. The PDF's name is claimed in the same transaction (unique per batch), so that two citizens
     whose cards read the same number never write one file; the file itself is written after the commit, and a
     crash before it is repaired from the storage folder by `reconcile_outputs`.
+
+    A job run again after its worker died past this commit (a queue redelivers the task) finds its own item: it
+    reports it as recorded now, so the parent still gets the line, and writes nothing.
     """
     key = item_key(ref for ref, _, _ in refs)
     status, reason = line["status"], line["reason"]
@@ -597,14 +732,15 @@ def _commit(
         stored.append(("attachment", intake.pdf, "CCCD.pdf", "application/pdf"))
         for kind, data, name, content_type in stored:
             save_bytes(root, data, kind=kind, name=name, content_type=content_type)
-    engine = _database(context.database_url)
+    engine = database_engine(context.database_url)
     ref_names = [ref for ref, _, _ in refs]
     for _attempt in range(_COMMIT_ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
             try:
                 if session.exec(select(BatchSide.ref).where(col(BatchSide.ref).in_(ref_names))).first():
-                    return ItemOutcome(key, status, names, pairing, created=False, reason=reason)
+                    return _recorded_before(session, context, key, names, pairing, status, reason)
                 pdf_name = None
+                attachment_path = None
                 if intake is not None:
                     request = AccountRequest(
                         status="draft", origin="batch", batch=context.batch_name, unit_id=context.unit_id,
@@ -623,6 +759,7 @@ def _commit(
                             attachment = record
                     assert attachment is not None
                     request.attachment_id = attachment.id
+                    attachment_path = attachment.path
                     reading = {
                         "document_type": intake.reading.document_type,
                         "card": intake.reading.to_json(),
@@ -654,10 +791,44 @@ def _commit(
             except IntegrityError:
                 session.rollback()
                 continue
-        if intake is not None and pdf_name is not None:
+        written = False
+        if intake is not None and pdf_name is not None and context.write_pdfs:
             write_atomic(Path(context.out_dir) / pdf_name, intake.pdf)
-        return ItemOutcome(key, status, names, pairing, line=text, pdf_name=pdf_name, reason=reason)
+            written = True
+        return ItemOutcome(key, status, names, pairing, line=text, pdf_name=pdf_name, reason=reason,
+                           attachment=attachment_path, pdf_written=written)  # fmt: skip
     raise RuntimeError(f"could not record the card of {', '.join(names)} after {_COMMIT_ATTEMPTS} attempts")
+
+
+def _recorded_before(
+    session: Session,
+    context: BatchContext,
+    key: str,
+    names: list[str],
+    pairing: str,
+    status: str,
+    reason: str | None,
+) -> ItemOutcome:
+    """The outcome of a card whose sides are recorded already.
+
+    The same item of the same batch is this job's own record, made by an earlier attempt that died before its
+    result reached the parent: it is reported with its line (the parent writes the line and copies the PDF from
+    storage). Anything else (the sides taken by another item or batch) is someone else's, and not reported.
+    """
+    item = session.exec(select(BatchItem).where(BatchItem.key == key)).first()
+    if item is None or item.batch_id != context.batch_id:
+        session.commit()
+        return ItemOutcome(key, status, names, pairing, created=False, reason=reason)
+    attachment = None
+    if item.request_id is not None:
+        attachment = session.exec(
+            select(StoredFile.path)
+            .join(AccountRequest, col(AccountRequest.attachment_id) == col(StoredFile.id))
+            .where(AccountRequest.id == item.request_id)
+        ).first()
+    session.commit()
+    return ItemOutcome(key, item.status, names, pairing, line=item.result, pdf_name=item.pdf_name,
+                       reason=item.reason, attachment=attachment)  # fmt: skip
 
 
 def _free_pdf_name(session: Session, batch_id: int, base: str) -> str:
@@ -847,10 +1018,10 @@ def job_files(job: Job) -> list[ScanFile]:
 class JobRunner(Protocol):
     """Runs a batch's jobs and hands each result to `deliver` as it comes (in the calling thread).
 
-    An implementation must run every job once through `process_job` (or return the result it would give: an
+    An implementation must run every job through `process_job` (or return the result it would give: an
     `ItemOutcome` with `final=False` for a job it could not run) and call `deliver` exactly once per job; it may
-    run them in any order and anywhere that shares the database and the storage folder. `Runner` is the local
-    one; a queue of remote workers is another.
+    run them in any order, more than once (`process_job` is idempotent), and anywhere that shares the database
+    and the storage folder. `Runner` is the local one; `intake.tasks.CeleryRunner` a queue of remote workers.
     """
 
     def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None: ...
@@ -901,7 +1072,7 @@ class Runner:
     def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None:
         if self.workers <= 0:
             for job in jobs:
-                deliver(job, self._done(_guarded(self.function, job, self.context)))
+                deliver(job, self._done(run_guarded(job, self.context, self.function)))
             return
         queue = list(reversed(jobs))
         suspects: list[Job] = []
@@ -926,7 +1097,7 @@ class Runner:
                     crashed.append(job)
                     continue
                 except Exception as error:  # the job's result did not come back (pickling, memory)
-                    result = JobResult(items=[_transient(job_files(job), "", error)])
+                    result = failed_to_run(job, error)
                 deliver(job, self._done(result))
             if crashed:
                 crashed += running.values()  # a broken pool fails every job it held
@@ -936,20 +1107,31 @@ class Runner:
                     self.executor = None
                 if len(crashed) == 1:  # it ran alone: it is the one
                     log.warning("%s: its worker process died", ", ".join(f.name for f in job_files(crashed[0])))
-                    deliver(crashed[0], _crashed(crashed[0]))
+                    deliver(crashed[0], job_crashed(crashed[0]))
                 else:
                     log.warning("a worker process died; %d jobs will be run again one at a time", len(crashed))
                     suspects += crashed
 
 
-def _guarded(function: Callable[[Job, BatchContext], JobResult], job: Job, context: BatchContext) -> JobResult:
+def run_guarded(
+    job: Job, context: BatchContext, function: Callable[[Job, BatchContext], JobResult] = process_job
+) -> JobResult:
+    """The job's result; an exception that escapes it (a bug, the database down) as a result to try next run."""
     try:
         return function(job, context)
     except Exception as error:
         return JobResult(items=[_transient(job_files(job), "", error)])
 
 
-def _crashed(job: Job) -> JobResult:
+def failed_to_run(job: Job, error: BaseException | str) -> JobResult:
+    """The result of a job whose result never came back (its own did not arrive, or could not be read)."""
+    if isinstance(error, str):
+        error = RuntimeError(error)
+    return JobResult(items=[_transient(job_files(job), "", error)])
+
+
+def job_crashed(job: Job) -> JobResult:
+    """The result of a job that killed its worker (again and again): reported, tried again next run."""
     files = job_files(job)
     names = [file.name for file in files]
     reason = CRASHED.format(source=", ".join(names))
@@ -1045,6 +1227,18 @@ def reconcile_outputs(engine: Engine, context: BatchContext) -> int:
         with contextlib.suppress(OSError):
             temporary.unlink()
     return repaired
+
+
+def copy_pdf(context: BatchContext, pdf_name: str, attachment: str) -> None:
+    """OUTDIR/<pdf_name> from the stored attachment, unless it is there already (the same size)."""
+    root = Path(context.storage).resolve()
+    source = (root / attachment).resolve()
+    if not source.is_relative_to(root):
+        raise ValueError(f"stored path {attachment} outside the storage folder")
+    target = Path(context.out_dir) / pdf_name
+    if target.exists() and target.stat().st_size == source.stat().st_size:
+        return
+    write_atomic(target, source.read_bytes())
 
 
 def write_report(
@@ -1249,6 +1443,8 @@ def _run(
                 summary.counts[item.status] += 1
                 if item.status != "failed":
                     summary.pairings[item.pairing] += 1
+                if item.pdf_name and item.attachment and not item.pdf_written:
+                    copy_pdf(context, item.pdf_name, item.attachment)  # before its line, as a worker does
                 if item.line is not None:
                     # One write of a whole line: a crash leaves whole lines, at worst without this one, which the
                     # next run's reconciliation adds from the database.

@@ -96,3 +96,57 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
+
+
+# ---------------------------------------------------------------- Redis
+#
+# The Celery tests run against the machine's Redis, as the database tests do against its PostgreSQL: skipped where
+# it is missing, a failure in CI. Each test claims a database of its own (1 to 15) with a key, so that tests running
+# in parallel never see one another's queues; never point MOTCUA_TEST_REDIS at a Redis whose data you keep.
+
+REDIS_TEST_URL = os.environ.get("MOTCUA_TEST_REDIS", "redis://127.0.0.1:6379")
+_REDIS_CLAIM = "motcua-test:claim"
+
+
+def _redis_unavailable() -> str | None:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(f"{REDIS_TEST_URL}/0", socket_connect_timeout=3)
+        client.ping()
+        client.close()
+        return None
+    except Exception as error:  # any failure to connect means "not here"; the reason is shown
+        return f"Redis not reachable at {REDIS_TEST_URL}: {error}"
+
+
+@pytest.fixture
+def redis_url() -> Any:
+    """The URL of a Redis database for this test alone, emptied before and after."""
+    reason = _redis_unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    import redis
+
+    claim = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}:{os.getpid()}"
+    for number in range(1, 16):
+        client = redis.Redis.from_url(f"{REDIS_TEST_URL}/{number}")
+        # An hour's claim: a test process killed without its teardown frees the database in time.
+        if client.set(_REDIS_CLAIM, claim, nx=True, ex=3600):
+            break
+        client.close()
+    else:
+        pytest.fail(f"every database 1-15 of the Redis at {REDIS_TEST_URL} is claimed by a test")
+
+    def empty() -> None:
+        for key in client.scan_iter(count=1000):
+            if key != _REDIS_CLAIM.encode():
+                client.delete(key)
+
+    empty()
+    yield f"{REDIS_TEST_URL}/{number}"
+    empty()
+    client.delete(_REDIS_CLAIM)
+    client.close()

@@ -290,6 +290,7 @@ def test_reviewer_corrects_and_approves_by_keyboard(page: Any, live: LiveApp, ca
         session.commit()
     with shot_on_failure(page, "review"):
         page.goto(live.url + "/login")
+        page.wait_for_function("() => document.activeElement && document.activeElement.name === 'username'")
         page.keyboard.type("duyet")
         page.keyboard.press("Tab")
         page.keyboard.type("mat-khau-duyet")

@@ -6,12 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlmodel import select
+from sqlalchemy import ColumnElement, func, or_, true
+from sqlmodel import col, select
 
 from forms.accounts import (
     ProcedureError,
@@ -25,7 +26,7 @@ from forms.accounts import (
     send_otp,
 )
 from forms.attachment import CONTENT_TYPES, AttachmentError, sniff_attachment
-from forms.models import AccountRequest, Officer, StoredFile, Unit
+from forms.models import AccountRequest, Officer, StationScan, StoredFile, Unit, utcnow
 from forms.phone import mask_phone
 from forms.request_form import RequestFormData, render_request_form
 from forms.rules import CitizenInfo, FormErrors, format_date, mask_id_number, validate_citizen, validate_id_number
@@ -34,6 +35,7 @@ from forms.storage import store_file
 from web.app import db, services
 from web.auth import current_officer
 from web.files import crop_response, stored_response
+from web.filters import LOCAL_ZONE
 from web.intake_messages import intake_message
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -234,6 +236,7 @@ def _page(
     creator = session.get(Officer, draft.officer_id) if draft.officer_id else officer
     attachment = session.get(StoredFile, draft.attachment_id) if draft.attachment_id else None
     stored = _stored_reading(draft)
+    taken = session.exec(select(StationScan.id).where(StationScan.request_id == draft.id)).all()
     body = render_template(
         "accounts/edit.html",
         draft=draft,
@@ -246,6 +249,9 @@ def _page(
         prefill=stored.get("prefill", {}),
         warnings=stored.get("warnings", []),
         document_type=stored.get("document_type"),
+        has_scans=bool(draft.attachment_id or stored),
+        station_after=_station_after(),
+        station_taken=list(taken),
     )
     session.commit()
     return body, status
@@ -442,30 +448,35 @@ def _read_scans(draft: AccountRequest, files: list[tuple[str, bytes]]) -> tuple[
         side_files[side] = record.id
     pdf = store_file(session, root, result.pdf, kind="attachment", name="CCCD.pdf", content_type="application/pdf",
                      request_id=draft.id)  # fmt: skip
-    prefill = {name: proposed.to_json() for name, proposed in result.prefill.items()}
+    reading = {
+        "document_type": result.reading.document_type,
+        "card": result.reading.to_json(),
+        "prefill": {name: proposed.to_json() for name, proposed in result.prefill.items()},
+        "warnings": result.warnings,
+    }
+    return _attach_reading(draft, reading, side_files, pdf, action="scans_read"), 200
+
+
+def _attach_reading(
+    draft: AccountRequest, reading: dict[str, Any], side_files: dict[str, int | None], pdf: StoredFile, *, action: str
+) -> dict[str, Any]:
+    """The card's reading and PDF onto the draft (the session holds the files' records); the page's JSON."""
+    session = db()
     draft = session.get(AccountRequest, draft.id) or draft
     draft.attachment_id = pdf.id
-    draft.reading = json.dumps(
-        {
-            "document_type": result.reading.document_type,
-            "card": result.reading.to_json(),
-            "prefill": prefill,
-            "side_files": side_files,
-            "warnings": result.warnings,
-        },
-        ensure_ascii=False,
-    )
+    draft.reading = json.dumps({**reading, "side_files": side_files}, ensure_ascii=False)
     session.add(draft)
-    audit(session, current_officer(), "scans_read", request=draft, detail=result.reading.document_type)
+    audit(session, current_officer(), action, request=draft, detail=reading["document_type"])
     session.commit()
+    prefill = reading["prefill"]
     for name, proposed in prefill.items():
         proposed["crop_url"] = url_for("accounts.crop", request_id=draft.id, field=name) if proposed["box"] else None
     return {
-        "document_type": result.reading.document_type,
+        "document_type": reading["document_type"],
         "fields": prefill,
         "attachment": {"name": pdf.name, "size": pdf.size, "url": url_for("accounts.attachment", request_id=draft.id)},
-        "warnings": result.warnings,
-    }, 200
+        "warnings": reading["warnings"],
+    }
 
 
 @bp.post("/requests/<int:request_id>/scans")
@@ -486,7 +497,11 @@ def scans(request_id: int) -> Any:
 @bp.post("/requests/<int:request_id>/station")
 @login_required
 def station(request_id: int) -> Any:
-    """The newest scans in the station's scan folder, read as if uploaded."""
+    """The newest scans in the station's scan folder, read as if uploaded; else the station's newest recorded scan.
+
+    A station whose folder is watched (`motcua watch`) has its files moved out as they are read: then the button
+    takes the newest scan the watcher recorded.
+    """
     from intake.counter import newest_scans
 
     draft = _load(request_id)
@@ -495,8 +510,169 @@ def station(request_id: int) -> Any:
         return jsonify(error="Máy này chưa cấu hình thư mục quét (MOTCUA_SCAN_FOLDER)."), 400
     paths = newest_scans(folder)
     if not paths:
+        recorded = (
+            db()
+            .exec(
+                select(StationScan)
+                .where(StationScan.status == "ok", _visible_station_scans())
+                .order_by(col(StationScan.id).desc())
+                .limit(1)
+            )
+            .first()
+        )
+        if recorded is not None:
+            body, status = _take_station_scan(draft, recorded)
+            return jsonify(body), status
         return jsonify(error=f"Thư mục quét {folder} chưa có bản quét nào."), 404
     body, status = _read_scans(draft, [(path.name, path.read_bytes()) for path in paths])
+    return jsonify(body), status
+
+
+# ---------------------------------------------------------------- the station's scans, as they arrive
+#
+# `motcua watch` (the station's scan folder) and [Quét] (its scanner) record each scan, already read, in
+# `station_scan`. The page polls `station_latest` and takes a scan with `take_station` (see counter.js for when it
+# does so by itself): taking one costs no reading, only records.
+
+# A counter page opened just after the scanning still offers the scans of the last minutes.
+STATION_RECENT = timedelta(minutes=2)
+STATION_FEED_LIMIT = 20
+
+
+def _visible_station_scans() -> ColumnElement[bool]:
+    """Scans from a station of the officer's unit, or of no unit; an administrator sees every station's."""
+    officer = current_officer()
+    if officer.role == "administrator":
+        return true()
+    return or_(col(StationScan.unit_id).is_(None), col(StationScan.unit_id) == officer.unit_id)
+
+
+def _station_after() -> int:
+    """The page's starting point: the scans recorded before the last few minutes are not offered."""
+    older = db().exec(select(func.max(StationScan.id)).where(StationScan.created_at < utcnow() - STATION_RECENT))
+    return int(older.one() or 0)
+
+
+def _station_json(row: StationScan) -> dict[str, Any]:
+    sides = row.sides.split(",") if row.sides else []
+    prefill = json.loads(row.reading or "{}").get("prefill", {})
+    return {
+        "id": row.id,
+        "name": row.name,
+        "at": row.created_at.astimezone(LOCAL_ZONE).strftime("%H:%M:%S"),
+        "status": row.status,
+        "error": row.error,
+        "sides": sides,
+        "complete": len(sides) >= 2 or row.partner_id is not None,
+        "partner": row.partner_id,
+        "document_type": row.document_type,
+        "id_number": (prefill.get("id_number") or {}).get("value"),
+        "full_name": (prefill.get("full_name") or {}).get("value"),
+        "taken_by": row.request_id,
+    }
+
+
+@bp.get("/station/latest")
+@login_required
+def station_latest() -> Any:
+    """The station scans recorded after `after` (an id), oldest first: what the counter page polls for."""
+    after = request.args.get("after", "0")
+    after_id = int(after) if after.isdigit() else 0
+    rows = (
+        db()
+        .exec(
+            select(StationScan)
+            .where(col(StationScan.id) > after_id, _visible_station_scans())
+            .order_by(col(StationScan.id))
+            .limit(STATION_FEED_LIMIT)
+        )
+        .all()
+    )
+    db().commit()
+    return jsonify(
+        scans=[_station_json(row) for row in rows], last=max((row.id or 0 for row in rows), default=after_id)
+    )
+
+
+def _take_station_scan(draft: AccountRequest, row: StationScan) -> tuple[dict[str, Any], int]:
+    """The station's reading, scans, card sides and PDF become the draft's, as an upload's would."""
+    if row.status != "ok" or not row.reading:
+        return {"error": row.error or "Bản quét này không dùng được."}, 409
+    session = db()
+    reading = json.loads(row.reading)
+    files = reading.pop("files")
+
+    def record(ref: dict[str, Any], kind: str) -> StoredFile:
+        stored = StoredFile(kind=kind, request_id=draft.id, path=ref["path"], name=ref["name"],
+                            content_type=ref["content_type"], size=ref["size"], sha256=ref["sha256"])  # fmt: skip
+        session.add(stored)
+        session.flush()
+        return stored
+
+    for ref in files["scans"]:
+        record(ref, "scan")
+    side_files = {side: record(ref, "card").id for side, ref in files["cards"].items()}
+    pdf = record(files["attachment"], "attachment")
+    taken = [row.id] + ([row.partner_id] if row.partner_id else [])
+    for scan in session.exec(select(StationScan).where(col(StationScan.id).in_(taken))).all():
+        scan.request_id = draft.id
+        session.add(scan)
+    body = _attach_reading(draft, {**reading, "station_scan": row.id}, side_files, pdf, action="station_scan_taken")
+    return {**body, "station_scan": row.id, "partner": row.partner_id}, 200
+
+
+@bp.post("/requests/<int:request_id>/station-scans")
+@login_required
+def take_station(request_id: int) -> Any:
+    """One station scan (with the earlier scan it completes) into this request."""
+    draft = _load(request_id)
+    if draft.status in ("created", "cancelled"):
+        return jsonify(error="Yêu cầu này đã đóng."), 409
+    scan_id = request.form.get("scan_id", "")
+    row = (
+        db()
+        .exec(
+            select(StationScan).where(
+                StationScan.id == (int(scan_id) if scan_id.isdigit() else 0), _visible_station_scans()
+            )
+        )
+        .first()
+    )
+    if row is None:
+        return jsonify(error="Không có bản quét này."), 404
+    body, status = _take_station_scan(draft, row)
+    return jsonify(body), status
+
+
+@bp.post("/requests/<int:request_id>/scan")
+@login_required
+def scan_now(request_id: int) -> Any:
+    """[Quét]: the station's flatbed scans now; the scan is recorded as the watcher would, and taken here."""
+    from intake.scanner import ScannerError, scan_page
+    from intake.watch import Station
+
+    draft = _load(request_id)
+    if draft.status in ("created", "cancelled"):
+        return jsonify(error="Yêu cầu này đã đóng."), 409
+    device = current_app.config.get("SCANNER")
+    if not device:
+        return jsonify(error="Máy này chưa cấu hình máy quét (MOTCUA_SCANNER)."), 400
+    officer = current_officer()
+    session = db()
+    session.commit()  # nothing held across the scan and the reading
+    try:
+        page = scan_page(device)
+    except ScannerError as error:
+        audit(session, officer, "scanner_failed", request=draft, detail=type(error).__name__)
+        session.commit()
+        return jsonify(error=error.vietnamese), 503
+    station = Station(
+        services().engine, services().storage, name=current_app.config.get("STATION"), unit_id=officer.unit_id
+    )
+    row = station.record(f"quet-{utcnow().astimezone(LOCAL_ZONE):%Y%m%d-%H%M%S}.tif", page.data, source="scanner")
+    if row.status != "ok":
+        return jsonify(error=row.error, station_scan=row.id), 422
+    body, status = _take_station_scan(draft, row)
     return jsonify(body), status
 
 

@@ -50,6 +50,8 @@ def _env_config(instance: Path) -> dict[str, Any]:
         "SMS_URL": env.get("MOTCUA_SMS_URL"),
         "SMS_TOKEN": env.get("MOTCUA_SMS_TOKEN"),
         "SCAN_FOLDER": env.get("MOTCUA_SCAN_FOLDER"),
+        "SCANNER": env.get("MOTCUA_SCANNER"),  # a SANE device: the counter page's [Quét]
+        "STATION": env.get("MOTCUA_STATION"),  # this machine's station name (default: its host name)
         "SESSION_COOKIE_SECURE": env.get("MOTCUA_SECURE_COOKIES", "") in ("1", "true", "yes"),
     }
 

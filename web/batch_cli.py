@@ -1,4 +1,5 @@
-"""`motcua batch`: a folder of scans to PDFs, results.jsonl, report.csv and drafts for review, with a progress bar."""
+"""`motcua batch`: a folder of scans to PDFs, results.jsonl, report.csv and drafts for review, with a progress bar;
+`motcua worker`: a Celery worker that runs the jobs of `motcua batch --broker` from any machine."""
 
 from __future__ import annotations
 
@@ -6,19 +7,20 @@ import logging
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from intake.batch import BatchSummary
+    from intake.batch import BatchContext, BatchSummary, JobRunner
 
 
 class RichProgress:
     """The batch's progress as a rich bar: files done of all, cards ok / one side / failed, rate and time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, queued: bool = False) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -44,10 +46,14 @@ class RichProgress:
             console=self.console,
         )
         self.task: Any = None
+        self.queued = queued  # the jobs go to `motcua worker`s through the broker
 
     def start(self, files: int, workers: int) -> None:
         self.progress.start()
-        where = f"{workers} tiến trình" if workers else "một tiến trình"
+        if self.queued:
+            where = f"hàng đợi của {workers} tiến trình worker" if workers else "hàng đợi (chưa có worker nào chạy)"
+        else:
+            where = f"{workers} tiến trình" if workers else "một tiến trình"
         self.console.print(f"{files} tệp cần xử lý, {where}")
         self.task = self.progress.add_task("Tệp quét", total=files, rate="", counts="")
 
@@ -106,6 +112,13 @@ def _summary(summary: BatchSummary) -> str:
 )
 @click.option("--batch", "batch_name", default=None, help="The batch's name for reviewers (default: OUT's name).")
 @click.option("--unit", "unit_code", default=None, help="Code of the unit the drafts are for.")
+@click.option(
+    "--broker",
+    envvar="MOTCUA_BROKER_URL",
+    default=None,
+    help="Redis URL (default: MOTCUA_BROKER_URL): queue the jobs for `motcua worker`s instead of running them here.",
+)
+@click.option("--local", is_flag=True, help="Run the jobs on this machine even when MOTCUA_BROKER_URL is set.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary (for scripts); errors still go to stderr.")
 def batch(
     folder: Path,
@@ -114,6 +127,8 @@ def batch(
     database_url: str | None,
     batch_name: str | None,
     unit_code: str | None,
+    broker: str | None,
+    local: bool,
     quiet: bool,
 ) -> None:
     """Process every scan under FOLDER: pair each card's sides, write its PDF and a draft for review.
@@ -131,7 +146,13 @@ def batch(
     url = app.config["DATABASE_URL"]
     storage = Path(app.config["STORAGE"])
     app.extensions["motcua"].engine.dispose()
-    progress = None if quiet else RichProgress()
+    runner: Callable[[BatchContext], JobRunner] | None = None
+    if broker and not local:
+        if workers is not None:
+            raise click.UsageError("--workers counts this machine's processes: with --broker the workers are the "
+                                   "`motcua worker`s (or add --local)")  # fmt: skip
+        workers, runner = _queue(broker, quiet)
+    progress = None if quiet else RichProgress(queued=runner is not None)
     try:
         summary = run_batch(
             folder,
@@ -142,6 +163,7 @@ def batch(
             batch_name=batch_name,
             unit_code=unit_code,
             progress=progress,
+            runner=runner,
         )
     except BatchError as error:
         click.echo(f"motcua: {error}", err=True)
@@ -151,3 +173,121 @@ def batch(
         sys.exit(130)
     if not quiet:
         click.echo(_summary(summary))
+
+
+def _queue(broker: str, quiet: bool) -> tuple[int, Callable[[BatchContext], JobRunner]]:
+    """The workers' processes that answer now, and the runner that queues the batch's jobs for them."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    from intake.errors import ExitCode
+    from intake.tasks import BrokerError, CeleryRunner, make_app, worker_processes
+
+    try:
+        app = make_app(broker)
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=2, interval_start=0.5)
+        processes = worker_processes(app)
+        app.close()
+    except BrokerError as error:
+        raise click.BadParameter(str(error), param_hint="--broker") from error
+    except Exception as error:  # kombu's connection errors: the broker is down or the URL wrong
+        click.echo(f"motcua: cannot reach the broker {maybe_sanitize_url(broker)}: {error}", err=True)
+        sys.exit(int(ExitCode.error))
+    if not processes and not quiet:
+        click.echo("motcua: no worker answers yet; the jobs wait in the queue until `motcua worker` runs", err=True)
+    return processes, lambda context: CeleryRunner(context, broker)
+
+
+@click.command("worker")
+@click.option(
+    "--broker",
+    envvar="MOTCUA_BROKER_URL",
+    required=True,
+    help="Redis URL of the queue (default: MOTCUA_BROKER_URL), the same as `motcua batch --broker`'s.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help=f"Processes, each with its own Tesseract (default: one per CPU, here {len(os.sched_getaffinity(0))}).",
+)
+@click.option(
+    "--database-url",
+    envvar="MOTCUA_DATABASE_URL",
+    default=None,
+    help="The batch's database, as this machine reaches it (default: MOTCUA_DATABASE_URL): PostgreSQL.",
+)
+@click.option(
+    "--storage",
+    envvar="MOTCUA_STORAGE",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The shared storage folder, as mounted on this machine (default: MOTCUA_STORAGE).",
+)
+@click.option("--name", default=None, help="The worker's name among the others (default: motcua-PID@HOST).")
+@click.option(
+    "--redeliver-after",
+    envvar="MOTCUA_REDELIVER_AFTER",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Seconds after which the job of a worker that vanished (its machine down) goes to another; longer than "
+    "any one job (default: 600).",
+)
+@click.option("--loglevel", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"]))
+def worker(
+    broker: str,
+    concurrency: int | None,
+    database_url: str | None,
+    storage: Path | None,
+    name: str | None,
+    redeliver_after: int | None,
+    loglevel: str,
+) -> None:
+    """Run the jobs that `motcua batch --broker` queues, until stopped (Ctrl+C lets running jobs finish).
+
+    Start one on each machine that shares the database and the storage folder; any number may run.
+    """
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # before Tesseract loads anywhere
+    from kombu.utils.url import maybe_sanitize_url
+
+    from forms.db import current_revision
+    from intake.tasks import REDELIVER_AFTER, BrokerError, WorkerSettings, check_broker, run_worker
+    from web.app import create_app
+
+    try:
+        check_broker(broker)
+    except BrokerError as error:
+        raise click.BadParameter(str(error), param_hint="--broker") from error
+    config: dict[str, Any] = {"DATABASE_URL": database_url} if database_url else {}
+    if storage is not None:
+        config["STORAGE"] = str(storage)
+    app = create_app(config or None)
+    engine = app.extensions["motcua"].engine
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        revision = current_revision(engine)
+    except Exception as error:  # SQLAlchemy's connection errors
+        click.echo(f"motcua: cannot reach the database {shown}: {error}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()  # the worker's processes are forked: none may inherit a connection
+    if revision is None:
+        click.echo(f"motcua: the database {shown} has no tables yet: run `motcua db upgrade`", err=True)
+        sys.exit(1)
+    if engine.url.get_backend_name() == "sqlite":
+        click.echo("motcua: warning: SQLite cannot be shared by workers of several machines; use PostgreSQL", err=True)
+    processes = concurrency or len(os.sched_getaffinity(0))
+    settings = WorkerSettings(app.config["DATABASE_URL"], str(Path(app.config["STORAGE"]).resolve()))
+    click.echo(
+        f"motcua worker: {processes} processes; queue {maybe_sanitize_url(broker)}; database {shown}; "
+        f"storage {settings.storage}",
+        err=True,
+    )
+    run_worker(
+        broker,
+        settings,
+        concurrency=processes,
+        name=name or f"motcua-{os.getpid()}@%h",
+        loglevel=loglevel,
+        redeliver_after=redeliver_after or REDELIVER_AFTER,
+    )

@@ -13,7 +13,8 @@ from forms.db import upgrade
 from forms.models import ROLES, Officer, Unit
 from forms.phone import PhoneError, normalise_phone
 from forms.security import hash_password
-from web.batch_cli import batch
+from web.batch_cli import batch, worker
+from web.station_cli import scan, watch
 
 DEMO_UNIT = ("P5", "Bộ phận một cửa Phường 5")
 DEMO_OFFICER = ("canbo", "Nguyễn Thị Mai", "0905123456")
@@ -161,4 +162,4 @@ def serve(host: str, port: int, threads: int) -> None:
     waitress_serve(app, host=host, port=port, threads=threads)
 
 
-COMMANDS = (db_group, unit_group, officer_group, demo, serve, batch)
+COMMANDS = (db_group, unit_group, officer_group, demo, serve, batch, watch, scan, worker)

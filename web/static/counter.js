@@ -8,6 +8,8 @@
   const zone = document.getElementById("scan-zone");
   const status = document.getElementById("scan-status");
   const warnings = document.getElementById("scan-warnings");
+  // Whether the request holds a card's scans already: the station's next scan is then offered, not taken.
+  let hasScans = form.dataset.hasScans === "1";
 
   function show(text, isError) {
     status.textContent = text;
@@ -43,8 +45,9 @@
     }
   }
 
-  async function send(url, body) {
-    show("Đang đọc thẻ…");
+  // Posts scans (or asks for the station's) and prefills from the answer; the answer, or null on a refusal.
+  async function send(url, body, waiting) {
+    show(waiting || "Đang đọc thẻ…");
     input.value = "";  // cleared at once, so that choosing the same files again after a failure reads them again
     warnings.replaceChildren();
     let response;
@@ -52,13 +55,13 @@
       response = await fetch(url, { method: "POST", body: body, headers: { "X-CSRFToken": token } });
     } catch (error) {
       show("Không kết nối được máy chủ; các bản quét chưa được gửi.", true);
-      return;
+      return null;
     }
     let result = {};
     try { result = await response.json(); } catch (error) { result = { error: "Máy chủ trả lời lỗi " + response.status }; }
     if (!response.ok) {
       show(result.error || "Không đọc được bản quét.", true);
-      return;
+      return null;
     }
     prefill(result.fields);
     for (const text of result.warnings) {
@@ -73,7 +76,9 @@
     link.target = "_blank";
     link.textContent = result.attachment.name;
     current.append(link, " (" + Math.round(result.attachment.size / 1024) + " KB)");
+    hasScans = true;
     show("Đã đọc thẻ (" + result.document_type + "). Kiểm tra các trường đánh dấu “?” với thẻ.");
+    return result;
   }
 
   function upload(files) {
@@ -93,6 +98,127 @@
   });
   const station = document.getElementById("station");
   if (station) station.addEventListener("click", () => send(form.dataset.stationUrl, new FormData()));
+
+  // ------------------------------------------------------------ the station's scans, without a reload
+  //
+  // `motcua watch` and [Quét] record each scan already read; the page asks every 2 s what is new. A busy officer
+  // scans the front, turns the card, scans the back, and looks up at a filled form: so a scan is taken by itself
+  // while the request has none yet, and so is the scan that completes the card this page took (its `partner`).
+  // Anything else is listed with a button: it may be the next citizen's card, and what the officer has (and may
+  // have corrected) is never replaced behind their back.
+  const POLL_MS = 2000;
+  const SHOWN = 6;
+  const SIDES = { front: "mặt trước", back: "mặt sau", unknown: "một mặt" };
+  const latestUrl = form.dataset.stationLatestUrl;
+  const feed = document.getElementById("station-feed");
+  const list = document.getElementById("station-list");
+  const taken = new Set((form.dataset.stationTaken || "").split(",").filter(Boolean).map(Number));
+  const seen = new Map();
+  let scanning = false;  // a [Quét] in flight takes its own scan: the feed only lists it
+  let queue = Promise.resolve();  // one take at a time, in arrival order: the front before the back
+
+  function describe(scan) {
+    if (scan.status !== "ok") return scan.error || "Lỗi";
+    const what = scan.complete ? "đủ hai mặt" : (SIDES[scan.sides[0]] || "một mặt");
+    const who = [scan.id_number, scan.full_name].filter(Boolean).join(" · ");
+    return what + (who ? " — " + who : "");
+  }
+
+  function render(scan) {
+    let row = list.querySelector('[data-scan="' + scan.id + '"]');
+    if (!row) {
+      row = document.createElement("li");
+      row.dataset.scan = String(scan.id);
+      list.prepend(row);
+      while (list.children.length > SHOWN) list.lastElementChild.remove();
+    }
+    row.replaceChildren(scan.at + " · " + scan.name + " · " + describe(scan) + " ");
+    row.classList.toggle("error", scan.status !== "ok");
+    if (scan.status === "ok") {
+      if (taken.has(scan.id)) {
+        const mark = document.createElement("span");
+        mark.className = "badge sure";
+        mark.textContent = "✓ Đang dùng";
+        row.appendChild(mark);
+      } else {
+        const use = document.createElement("button");
+        use.type = "button";
+        use.className = "station-take";
+        use.textContent = "Dùng bản quét này";
+        use.addEventListener("click", () => take(scan));
+        row.appendChild(use);
+      }
+    }
+    feed.hidden = false;
+  }
+
+  function take(scan) {
+    const had = hasScans;
+    taken.add(scan.id);
+    hasScans = true;  // at once: a scan arriving while this one is fetched must not be taken as well
+    render(scan);
+    queue = queue.then(async () => {
+      const body = new FormData();
+      body.append("scan_id", String(scan.id));
+      if (await send(form.dataset.stationTakeUrl, body)) {
+        if (scan.partner) taken.add(scan.partner);
+      } else {
+        taken.delete(scan.id);
+        hasScans = had;
+      }
+      render(scan);
+    });
+  }
+
+  function arrived(scan) {
+    seen.set(scan.id, scan);
+    render(scan);
+    if (scan.status !== "ok") {
+      if (!hasScans) show(scan.error, true);  // the officer scans again at once, rather than wait
+      return;
+    }
+    if (taken.has(scan.id) || scanning) return;
+    const completes = scan.partner !== null && taken.has(scan.partner);
+    if (completes || (!hasScans && scan.taken_by === null)) take(scan);
+  }
+
+  async function poll() {
+    if (!document.hidden) {
+      try {
+        const response = await fetch(latestUrl + "?after=" + after, { headers: { Accept: "application/json" } });
+        if (response.ok) {
+          const body = await response.json();
+          for (const scan of body.scans) arrived(scan);
+          after = body.last;
+        }
+      } catch (error) {
+        // The server restarting, or the session ended (the login page is not JSON): the next poll tries again.
+      }
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  let after = Number(form.dataset.stationAfter || 0);
+  if (latestUrl && feed) poll();
+
+  const scanNow = document.getElementById("scan-now");
+  if (scanNow && form.dataset.scanUrl) {
+    scanNow.addEventListener("click", async () => {
+      scanNow.disabled = true;
+      scanning = true;
+      try {
+        const result = await send(form.dataset.scanUrl, new FormData(), "Đang quét… (đặt thẻ trên mặt kính)");
+        if (result && result.station_scan) {
+          taken.add(result.station_scan);
+          if (result.partner) taken.add(result.partner);
+          for (const id of [result.station_scan, result.partner]) if (seen.has(id)) render(seen.get(id));
+        }
+      } finally {
+        scanning = false;
+        scanNow.disabled = false;
+      }
+    });
+  }
 
   for (const name of ["id_number", "full_name", "date_of_birth"]) {
     const field = document.getElementById(name);

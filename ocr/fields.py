@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import cv2
@@ -10,6 +11,7 @@ import numpy as np
 
 from ocr.engine import OcrEngine, OcrLine
 from ocr.layout import FieldRegion
+from ocr.mrz import strip_diacritics
 
 DIGITS = "0123456789"
 DATE_CHARS = "0123456789/-."
@@ -204,12 +206,12 @@ DATE_WORD_CAPS = 3.0
 WORD_GAP = 0.45
 
 
-def value_word(crop: np.ndarray, cap: float) -> np.ndarray | None:
-    """The last word of a line crop (the value printed after its label), or None where the line is that word alone.
+# Narrow words after the value skipped to find it: remnants of a seal or signature stamped over the line's end.
+TRAILING_WORDS = 2
 
-    Tesseract's time grows with the length of the line it reads: the labels before a date ("Ngày, tháng, năm sinh /
-    Date of birth:") are two thirds of the line.
-    """
+
+def _words(crop: np.ndarray, cap: float) -> list[tuple[int, int]]:
+    """The left and right ends of the words of a line crop, left to right, by the gaps between their glyphs."""
     binary = cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
     count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     # Glyphs, the flat separators of "01-06-1955" included; background specks are neither tall nor wide.
@@ -218,15 +220,43 @@ def value_word(crop: np.ndarray, cap: float) -> np.ndarray | None:
         for x, _, w, h, area in stats[1:count]
         if area >= 12 and (h >= 0.35 * cap or w >= 0.15 * cap)
     )
-    if not glyphs:
+    # A glyph starting further right than the gap from every glyph before it starts a new word. (Each glyph
+    # compared with its neighbour alone, the dot under "ạ" parted "hạn" between its letters.)
+    words: list[tuple[int, int]] = []
+    for x0, x1 in glyphs:
+        if words and x0 - words[-1][1] <= WORD_GAP * cap:
+            words[-1] = (words[-1][0], max(words[-1][1], x1))
+        else:
+            words.append((x0, x1))
+    return words
+
+
+def tail_words(crop: np.ndarray, cap: float, count: int) -> np.ndarray | None:
+    """The last `count` words of a line crop (a short value after its label), or None where the line has no more."""
+    words = _words(crop, cap)
+    if len(words) <= count:
         return None
-    start = glyphs[-1][0]
-    right_edge = max(end for _, end in glyphs)
-    for x0, x1 in reversed(glyphs[:-1]):
-        if x1 < start - WORD_GAP * cap:
+    margin = int(0.2 * cap)
+    start, right_edge = words[-count][0], max(end for _, end in words[-count:])
+    return crop[:, max(0, start - margin) : min(crop.shape[1], right_edge + margin)]
+
+
+def value_word(crop: np.ndarray, cap: float) -> np.ndarray | None:
+    """The last word of a line crop (the value printed after its label), or None where the line is that word alone.
+
+    Tesseract's time grows with the length of the line it reads: the labels before a date ("Ngày, tháng, năm sinh /
+    Date of birth:") are two thirds of the line. Up to `TRAILING_WORDS` words too narrow to be a date are passed
+    over at the right end: what is left of a seal's ring after the print (a date, or "Không thời hạn", whose last
+    word is narrow too but is read alone as well as in its line).
+    """
+    words = _words(crop, cap)
+    for index in range(len(words) - 1, max(0, len(words) - 1 - TRAILING_WORDS) - 1, -1):
+        start, right_edge = words[index]
+        if index == 0:
+            return None  # the line is the value alone (no label before it)
+        if right_edge - start >= DATE_WORD_CAPS * cap:
             break
-        start = min(start, x0)
-    if start <= glyphs[0][0] or right_edge - start < DATE_WORD_CAPS * cap:
+    else:
         return None
     margin = int(0.2 * cap)
     return crop[:, max(0, start - margin) : min(crop.shape[1], right_edge + margin)]
@@ -245,7 +275,7 @@ def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine, cap: float = 0.0
         # "Không thời hạn" (a card without expiry): no digits to read, in the word or in the whole line. Anything
         # else goes on to the whole line, as before.
         words = engine.read_line(word, lang="vie")
-        if re.search(r"KH[OÔ]NG|TH[OƠỜ]I", words.text.upper()):
+        if re.search(r"KH[OÔ]NG|TH[OƠỜ]I|H[AẠ]N\b", words.text.upper()):
             return words
     whitelist = DIGITS if kind == "number" else DATE_CHARS
     result = engine.read_line(crop, lang="eng", whitelist=whitelist)
@@ -255,6 +285,15 @@ def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine, cap: float = 0.0
             break
         result = engine.read_line(variant, lang="eng", whitelist=whitelist)
     return result
+
+
+def _read_tail(crop: np.ndarray, region: FieldRegion, engine: OcrEngine, cap: float) -> OcrLine | None:
+    """The value's last words alone, where the region says what they read as (see `FieldRegion.tail_words`)."""
+    if not region.tail_words or (tail := tail_words(crop, cap, region.tail_words)) is None:
+        return None
+    result = engine.read_line(tail, lang="vie")
+    folded = strip_diacritics(unicodedata.normalize("NFC", result.text)).upper()
+    return result if re.search(region.tail_expect, folded) else None
 
 
 def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> RawField:
@@ -269,7 +308,7 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     texts, confidences, crops = [], [], []
     for line in lines:
         crop = line_crop(gray, line)
-        result = _read_value(crop, region.kind, engine, line.height)
+        result = _read_tail(crop, region, engine, line.height) or _read_value(crop, region.kind, engine, line.height)
         texts.append(result.text)
         confidences.append(result.confidence)
         crops.append(crop)

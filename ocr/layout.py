@@ -22,6 +22,15 @@ class FieldRegion:
     # The value's stacked marks may rise above the region (into the small label printed just over it): its
     # crop reaches up, and the label's glyphs are whited out of it.
     reach_above: bool = False
+    # A coloured seal (red) or signature (blue) is stamped over the value's end: the value is read from the brightest
+    # of the colour channels, where coloured ink fades to paper and black print stays black. (In plain grey the
+    # 2024 card's seal ran into the expiry's last digit: the date never read, and the MRZ had to be.)
+    under_seal: bool = False
+    # A short value printed after its label on the same line ("Quốc tịch / Nationality: Việt Nam"): its last
+    # `tail_words` words are read alone first (a third of the line's cost), and taken where their reading, folded
+    # (upper case, no marks), matches `tail_expect`; anything else reads the whole line as before.
+    tail_words: int = 0
+    tail_expect: str = ""
 
 
 def _f(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
@@ -30,6 +39,11 @@ def _f(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
 
 def _b(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
     return FieldRegion(name, "back", box, kind, lines)
+
+
+def _nationality(box: Box) -> FieldRegion:
+    # Every card is a Vietnamese citizen's: the value is all but always "Việt Nam" (what `ocr.read.merge` settles).
+    return FieldRegion("nationality", "front", box, "text", tail_words=2, tail_expect=r"^VIET ?NAM$")
 
 
 LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
@@ -56,7 +70,7 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         FieldRegion("full_name", "front", (276, 254, 1000, 308), "name", reach_above=True),
         _f("date_of_birth", (280, 300, 1000, 354), "date"),
         _f("sex", (280, 346, 605, 400), "sex"),
-        _f("nationality", (605, 346, 1000, 400), "text"),
+        _nationality((605, 346, 1000, 400)),
         _f("place_of_origin", (280, 392, 1000, 487), "text", 2),
         _f("place_of_residence", (280, 480, 1000, 575), "text", 2),
         _f("date_of_expiry", (30, 524, 278, 570), "date"),
@@ -67,7 +81,7 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         FieldRegion("full_name", "front", (280, 306, 1000, 356), "name", reach_above=True),
         _f("date_of_birth", (280, 350, 1000, 402), "date"),
         _f("sex", (280, 394, 595, 444), "sex"),
-        _f("nationality", (595, 394, 1000, 444), "text"),
+        _nationality((595, 394, 1000, 444)),
         _f("place_of_origin", (280, 476, 1000, 522), "text"),
         _f("place_of_residence", (280, 514, 1000, 606), "text", 2),
         _f("date_of_expiry", (30, 556, 278, 604), "date"),
@@ -78,10 +92,10 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         _f("full_name", (280, 358, 1000, 412), "name"),
         _f("date_of_birth", (280, 410, 1000, 462), "date"),
         _f("sex", (280, 456, 595, 508), "sex"),
-        _f("nationality", (595, 456, 1000, 508), "text"),
+        _nationality((595, 456, 1000, 508)),
         _b("place_of_residence", (32, 64, 790, 152), "text", 2),
         _b("place_of_origin", (32, 188, 790, 276), "text", 2),
         _b("date_of_issue", (36, 276, 790, 326), "date"),
-        _b("date_of_expiry", (36, 320, 790, 370), "date"),
+        FieldRegion("date_of_expiry", "back", (36, 320, 790, 370), "date", under_seal=True),
     ),
 }

@@ -71,15 +71,18 @@ def read_card(sides: Sides, document_type: str, engine: OcrEngine | None = None,
         for side in ("front", "back")
         if (image := sides.image(side)) is not None
     }
+    colours = {
+        side: image for side in ("front", "back") if (image := sides.image(side)) is not None and image.ndim == 3
+    }
     evidence = _Evidence()
     if use_qr:
         read_qr(grays, document_type, evidence)
     if evidence.qr is None:
         read_machine_zone(grays, document_type, evidence, engine)
-        read_printed(grays, document_type, evidence, engine)
+        read_printed(grays, document_type, evidence, engine, colours=colours)
     else:
         # The QR gives all the MRZ holds but the expiry; the MRZ is read only where the printed expiry is not sure.
-        read_printed(grays, document_type, evidence, engine)
+        read_printed(grays, document_type, evidence, engine, colours=colours)
         if not _expiry_sure(evidence):
             read_machine_zone(grays, document_type, evidence, engine)
     fields = merge(evidence, document_type)
@@ -136,8 +139,18 @@ def _expiry_sure(evidence: _Evidence) -> bool:
     )
 
 
-def read_printed(grays: dict[str, np.ndarray], document_type: str, evidence: _Evidence, engine: OcrEngine) -> None:
-    """OCR of every printed field of this generation's layout, normalised."""
+def read_printed(
+    grays: dict[str, np.ndarray],
+    document_type: str,
+    evidence: _Evidence,
+    engine: OcrEngine,
+    *,
+    colours: dict[str, np.ndarray] | None = None,
+) -> None:
+    """OCR of every printed field of this generation's layout, normalised.
+
+    `colours`: the sides in colour (BGR), for the values a coloured seal is stamped over (see `FieldRegion`).
+    """
     mrz_words = _mrz_name_words(evidence)
     for region in LAYOUTS.get(document_type, ()):
         if region.side not in grays:
@@ -147,9 +160,21 @@ def read_printed(grays: dict[str, np.ndarray], document_type: str, evidence: _Ev
         if region.kind == "name":
             reading = _read_name(grays[region.side], region, engine, mrz_words)
         else:
-            reading = _normalise(read_region(grays[region.side], region, engine), document_type)
+            gray = grays[region.side]
+            if region.under_seal and colours and region.side in colours:
+                gray = _brightest_channel(colours[region.side], region)
+            reading = _normalise(read_region(gray, region, engine), document_type)
         if reading is not None:
             evidence.printed[region.name] = reading
+
+
+def _brightest_channel(image: np.ndarray, region: FieldRegion) -> np.ndarray:
+    """The side as grey with coloured ink faded: per pixel the brightest of B, G and R, inside the region only
+    (the rest, never read for this field, is left white)."""
+    x0, y0, x1, y1 = region.box
+    gray = np.full(image.shape[:2], 255, np.uint8)
+    gray[y0:y1, x0:x1] = image[y0:y1, x0:x1].max(axis=2)
+    return gray
 
 
 def _mrz_name_words(evidence: _Evidence) -> list[str] | None:

@@ -151,3 +151,23 @@ def test_colour_cues_and_their_fallback(straightened: list) -> None:
             verdict = classify_side(image)
             assert not {"emblem", "seal"} & set(verdict.evidence)
             assert (verdict.upside_down, verdict.side) == (upside_down, card.side), (card.source, card.evidence)
+
+
+def test_fronts_named_by_sight_are_named_alike_by_their_words(straightened: list) -> None:
+    """The 2024 card's chip, the CMND's dotted rules and the barcode CCCD's red number name a front without reading
+    a line; a grey copy has no colour to see (and the rules are no cue without the emblem) and is named by its
+    words, to the same generation."""
+    import cv2
+
+    from ocr.classify import classify_side
+
+    cues = {"chip", "rules", "red number"}
+    by_sight = [card for _, _, _, cards in straightened for card in cards if cues & set(card.evidence)]
+    assert {cue for card in by_sight for cue in cues & set(card.evidence)} == cues
+    for card in by_sight:
+        grey = cv2.cvtColor(cv2.cvtColor(card.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        verdict = classify_side(grey)
+        assert not cues & set(verdict.evidence)
+        assert verdict.side == "front", (card.source, verdict.evidence)
+        # A CMND front the words name only as "a CMND" takes its generation from its number once paired.
+        assert verdict.document_type in (card.document_type, "cmnd"), (card.source, verdict.evidence)

@@ -136,3 +136,23 @@ def test_a_label_glyph_read_as_a_digit_before_the_date_is_dropped_and_flagged() 
     assert coaxed is not None and coaxed.value == "1953-11-02" and coaxed.confidence < SURE
     clean = _normalise(RawField(region, ["02-11-1953"], 0.96, None, []), "cmnd9")
     assert clean is not None and clean.value == "1953-11-02" and clean.confidence >= SURE
+
+
+def test_the_date_word_is_found_past_a_seals_remnants() -> None:
+    """The 2024 card's seal is stamped over the end of its expiry: what is left of its ring after the date is passed
+    over, and a word parted by a tone mark's dot ("hạn") stays one word."""
+    import cv2
+    import numpy as np
+
+    from ocr.fields import value_word
+
+    crop = np.full((60, 760), 255, np.uint8)
+    cv2.putText(crop, "Date of expiry:", (10, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+    cv2.putText(crop, "27/08/2035", (300, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+    cap = 22.0
+    alone = value_word(crop, cap)
+    assert alone is not None and 160 <= alone.shape[1] <= 240
+    cv2.ellipse(crop, (640, 60), (40, 40), 0, 200, 250, 0, 2)  # an arc of the seal's ring
+    cv2.line(crop, (700, 20), (712, 45), 0, 2)  # and a stroke of the signature
+    past_seal = value_word(crop, cap)
+    assert past_seal is not None and past_seal.shape == alone.shape

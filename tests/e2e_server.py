@@ -80,3 +80,60 @@ def live_server(folder: Path) -> Iterator[LiveApp]:
         thread.join(timeout=10)
         server.server_close()
         app.extensions["motcua"].engine.dispose()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium as root in a closed network: no sandbox, and none of the background calls home that the
+# machine would refuse many at a time.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _unavailable(reason: str) -> None:
+    import pytest
+
+    # On CI a missing browser is a broken runner, not a reason to pass quietly.
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the browser test must run)")
+    pytest.skip(reason)
+
+
+@contextmanager
+def chromium(step_ms: int) -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright; skipped (failed on CI) where either is missing."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: install the system's chromium package to run the browser tests")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed: pip install -e '.[dev]'")
+    # expect() has its own 5 s default, short for a page that a loaded machine renders after a reading.
+    expect.set_options(timeout=step_ms)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def browser_page(browser: Any, step_ms: int, **context_options: Any) -> Iterator[Any]:
+    """A fresh page in its own context; any JavaScript error on it fails the test at the end."""
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900}, **context_options)
+    opened = context.new_page()
+    opened.set_default_timeout(step_ms)
+    opened.set_default_navigation_timeout(step_ms)
+    script_errors: list[str] = []
+    opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not script_errors, f"JavaScript errors on the pages: {script_errors}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -11,20 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_server import LiveApp, live_server
+from e2e_server import LiveApp, browser_page, chromium, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "scans"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # A loaded 2-core machine: page loads and clicks get 20 s, the card's reading (about 1 s warm) gets 45 s.
 STEP_MS = 20_000
 READING_MS = 45_000
@@ -36,31 +26,10 @@ OTHER_NUMBER = "045207769145"
 UNIT_NAME = "Bộ phận một cửa Phường 5"
 
 
-def _unavailable(reason: str) -> None:
-    # On CI a missing browser is a broken runner, not a reason to pass quietly.
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the browser test must run)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: install the system's chromium package to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed: pip install -e '.[dev]'")
-    from playwright.sync_api import expect
-
-    # expect() has its own 5 s default, short for a page that a loaded machine renders after a reading.
-    expect.set_options(timeout=STEP_MS)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(STEP_MS) as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -71,17 +40,8 @@ def live(tmp_path: Path) -> Iterator[LiveApp]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(accept_downloads=True, locale="vi-VN", viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(STEP_MS)
-    opened.set_default_navigation_timeout(STEP_MS)
-    script_errors: list[str] = []
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    try:
+    with browser_page(browser, STEP_MS, accept_downloads=True) as opened:
         yield opened
-    finally:
-        context.close()
-    assert not script_errors, f"JavaScript errors on the pages: {script_errors}"
 
 
 @pytest.fixture(scope="module")

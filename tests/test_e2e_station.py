@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import threading
@@ -13,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_server import LiveApp, live_server
+from e2e_server import LiveApp, browser_page, chromium, live_server
 from sqlmodel import Session, select
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "scans"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
 STEP_MS = 20_000
 # Settling (0.5 s here), the reading (about 1 s warm, more on a loaded machine) and the page's 2 s poll.
 ARRIVAL_MS = 45_000
@@ -29,27 +25,10 @@ ARRIVAL_MS = 45_000
 FRONT, BACK = "SCAN0140.JPG", "SCAN0143.JPG"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the browser test must run)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: install the system's chromium package to run the browser tests")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed: pip install -e '.[dev]'")
-    expect.set_options(timeout=STEP_MS)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(STEP_MS) as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -60,16 +39,8 @@ def live(tmp_path: Path) -> Iterator[LiveApp]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(STEP_MS)
-    script_errors: list[str] = []
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    try:
+    with browser_page(browser, STEP_MS) as opened:
         yield opened
-    finally:
-        context.close()
-    assert not script_errors, f"JavaScript errors on the pages: {script_errors}"
 
 
 @contextmanager

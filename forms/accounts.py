@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from forms.models import AccountRequest, AuditEvent, CitizenAccount, Officer, OtpChallenge, utcnow
 from forms.rules import CitizenInfo, mask_id_number
@@ -198,7 +198,7 @@ def send_otp(
     if not phone:
         raise OtpError("Chưa có số điện thoại của công dân.")
     latest = session.exec(
-        select(OtpChallenge).where(OtpChallenge.phone == phone).order_by(OtpChallenge.created_at.desc())  # type: ignore[attr-defined]
+        select(OtpChallenge).where(OtpChallenge.phone == phone).order_by(col(OtpChallenge.created_at).desc())
     ).first()
     if latest is not None and now - latest.created_at < policy.cooldown:
         wait = policy.cooldown - (now - latest.created_at)
@@ -260,8 +260,8 @@ def create_account(
         raise AccountExists(request.id_number)
     challenge = session.exec(
         select(OtpChallenge)
-        .where(OtpChallenge.request_id == request.id, OtpChallenge.state.in_(("active", "exhausted")))  # type: ignore[attr-defined]
-        .order_by(OtpChallenge.created_at.desc())  # type: ignore[attr-defined]
+        .where(OtpChallenge.request_id == request.id, col(OtpChallenge.state).in_(("active", "exhausted")))
+        .order_by(col(OtpChallenge.created_at).desc())
     ).first()
     if challenge is None:
         raise OtpMissing()

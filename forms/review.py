@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -12,7 +13,7 @@ from sqlalchemy import Column, Text, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from forms.models import AccountRequest, Officer, utcnow
-from forms.rules import FormErrors, validate_id_number
+from forms.rules import FormErrors, parse_day, validate_id_number
 
 # The reading's fields a reviewer checks, in the order the screen shows them.
 REVIEWED_FIELDS = (
@@ -132,9 +133,8 @@ def _filtered(statement: Any, filters: QueueFilters) -> Any:
         statement = statement.where(Review.status == filters.status)
     if filters.unit is not None:
         statement = statement.where(AccountRequest.unit_id == filters.unit)
-    batch = getattr(AccountRequest, "batch", None)  # the batch's column, once batches name themselves
-    if filters.batch and batch is not None:
-        statement = statement.where(batch == filters.batch)
+    if filters.batch:
+        statement = statement.where(col(AccountRequest.batch) == filters.batch)
     return statement
 
 
@@ -217,25 +217,13 @@ def current_values(review: Review, request: AccountRequest) -> dict[str, str | N
     return {name: chosen.get(name, machine.get(name, {}).get("value")) for name in REVIEWED_FIELDS}
 
 
-def _parse_day(text: str) -> str:
-    parts = text.strip().replace("-", "/").replace(".", "/").split("/")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        raise ValueError("dd/mm/yyyy")
-    day, month, year = (int(part) for part in parts)
-    if year < 100:
-        raise ValueError("dd/mm/yyyy")
-    return date(year, month, day).isoformat()
-
-
 def normalise(name: str, text: str) -> str | None:
     """A reviewer's entry in the reading's own form (dates ISO, names upper case); ValueError if it cannot be."""
-    import unicodedata
-
     text = " ".join(text.split())
     if not text:
         return None
     if name in DATE_FIELDS:
-        return _parse_day(text)
+        return parse_day(text).isoformat()
     if name == "id_number":
         try:
             return validate_id_number(text)
@@ -350,16 +338,17 @@ class FieldFigures:
 
 def statistics(session: Session) -> tuple[dict[str, dict[str, FieldFigures]], list[tuple[date, int, int]]]:
     """Per field and generation, how often the machine was right; and per week, fields right out of reviewed."""
-    decided = session.exec(select(Review).where(Review.status == "approved")).all()
+    decided = session.exec(
+        select(Review, AccountRequest)
+        .join(AccountRequest, col(AccountRequest.id) == col(Review.request_id))
+        .where(Review.status == "approved")
+    ).all()
     corrected: dict[int, set[str]] = defaultdict(set)
     for correction in session.exec(select(Correction)):
         corrected[correction.request_id].add(correction.field)
     table: dict[str, dict[str, FieldFigures]] = defaultdict(lambda: defaultdict(FieldFigures))
     weeks: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for review in decided:
-        request = session.get(AccountRequest, review.request_id)
-        if request is None:
-            continue
+    for review, request in decided:
         values = current_values(review, request)
         reviewed_at = review.reviewed_at or review.created_at
         week = (reviewed_at - timedelta(days=reviewed_at.weekday())).date()

@@ -118,21 +118,29 @@ def _is_latin_letter(ch: str) -> bool:
     return unicodedata.category(ch).startswith("L") and unicodedata.name(ch, "").startswith("LATIN ")
 
 
-def _parse_date(text: str) -> tuple[date | None, str | None]:
-    """The date written dd/mm/yyyy (or d-m-yyyy, d.m.yyyy, yyyy-mm-dd), and the reason it is refused, or None."""
+def parse_day(text: str) -> date:
+    """A date written dd/mm/yyyy (or d-m-yyyy, d.m.yyyy, yyyy-mm-dd); ValueError saying why it is not one."""
     raw = text.strip()
-    if not raw:
-        return None, "Ngày sinh là bắt buộc"
     if m := _DATE.fullmatch(raw):
         day, month, year = int(m[1]), int(m[2]), int(m[3])
     elif m := _ISO_DATE.fullmatch(raw):
         year, month, day = int(m[1]), int(m[2]), int(m[3])
     else:
-        return None, f"Ngày sinh phải theo dạng dd/mm/yyyy, không phải {raw!r}"
+        raise ValueError(f"phải theo dạng dd/mm/yyyy, không phải {raw!r}")
     try:
-        return date(year, month, day), None
+        return date(year, month, day)
     except ValueError:
-        return None, f"Ngày sinh không có thật: {day:02d}/{month:02d}/{year:04d}"
+        raise ValueError(f"không có thật: {day:02d}/{month:02d}/{year:04d}") from None
+
+
+def _parse_date(text: str) -> tuple[date | None, str | None]:
+    """The date of birth, and the reason it is refused, or None."""
+    if not text.strip():
+        return None, "Ngày sinh là bắt buộc"
+    try:
+        return parse_day(text), None
+    except ValueError as error:
+        return None, f"Ngày sinh {error}"
 
 
 def _age(born: date, today: date) -> int:

@@ -67,7 +67,7 @@ from intake.batch_pairing import (
     pair_loose_sides,
     read_side_numbers,
 )
-from intake.cards import CardImage, find_cards, warp_card
+from intake.cards import CardImage, find_cards, rotate_half_turn, warp_card
 from intake.counter import CitizenIntake, intake_sides
 from intake.errors import FileTooLarge, IntakeError, NoCardFound
 from intake.load import DEFAULT_LIMITS, load_pages, sniff
@@ -571,7 +571,7 @@ def _card_again(page: Any, meta: CardMeta) -> CardImage:
     image = warp_card(page.image, corners)
     if meta.turned:
         image = cv2.rotate(image, cv2.ROTATE_180)
-        corners = np.roll(corners, -2, axis=0)
+        corners = rotate_half_turn(corners)
     return CardImage(
         image=image,
         source=page.source,

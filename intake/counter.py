@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from forms.rules import format_date
 from intake.cards import CardImage
 from intake.errors import IntakeError, NoCardFound
 from intake.load import load_pages
@@ -64,7 +65,7 @@ def _form_value(name: str, value: str | None) -> str | None:
     if name == "date_of_birth":
         # The reading speaks ISO; the form speaks the seed's dd/mm/yyyy.
         try:
-            return date.fromisoformat(value).strftime("%d/%m/%Y")
+            return format_date(date.fromisoformat(value))
         except ValueError:
             return None
     return value

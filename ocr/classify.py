@@ -351,14 +351,18 @@ CHIP_BOX = (30, 470, 270, 630)  # x0, y0, x1, y1 on the upright front
 CHIP_YELLOW = 3000
 
 
-def _front_chip(card: np.ndarray, *, upside_down: bool) -> bool:
-    """Whether a front (its way up known from the emblem) shows the 2024 card's gold chip under its portrait."""
+def _box_colours(card: np.ndarray, box: tuple[int, int, int, int], *, upside_down: bool) -> tuple[int, int]:
+    """Red and yellow pixels in a box given on the upright front, for a front whose way up the emblem told."""
     height, width = card.shape[:2]
-    x0, y0, x1, y1 = CHIP_BOX
+    x0, y0, x1, y1 = box
     if upside_down:
         x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
-    box = np.ascontiguousarray(card[y0:y1, x0:x1])
-    _, yellow = _emblem_counts(cv2.cvtColor(box, cv2.COLOR_BGR2HSV))
+    return _emblem_counts(cv2.cvtColor(np.ascontiguousarray(card[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV))
+
+
+def _front_chip(card: np.ndarray, *, upside_down: bool) -> bool:
+    """Whether a front (its way up known from the emblem) shows the 2024 card's gold chip under its portrait."""
+    _, yellow = _box_colours(card, CHIP_BOX, upside_down=upside_down)
     return yellow >= CHIP_YELLOW
 
 
@@ -399,11 +403,7 @@ RED_NUMBER = 2100
 
 def _red_number(card: np.ndarray, *, upside_down: bool) -> bool:
     """Whether a front (its way up known from the emblem) shows the barcode CCCD's red number under its title."""
-    height, width = card.shape[:2]
-    x0, y0, x1, y1 = RED_NUMBER_BOX
-    if upside_down:
-        x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
-    red, _ = _emblem_counts(cv2.cvtColor(np.ascontiguousarray(card[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV))
+    red, _ = _box_colours(card, RED_NUMBER_BOX, upside_down=upside_down)
     return red >= RED_NUMBER
 
 

@@ -72,28 +72,35 @@ def postgres_url() -> Any:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """An empty, migrated database: a new SQLite file, or the session's PostgreSQL database emptied."""
-    from forms.db import make_engine, upgrade
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'motcua.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
-    url = request.getfixturevalue("postgres_url")
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> str:
+    """The session's PostgreSQL database with every table emptied, as a test that shares it across processes
+    (Celery workers) or with other tests of this process needs it."""
     from sqlalchemy import text
     from sqlmodel import SQLModel
 
     import forms.models  # (registers the tables, as the next line does the queue's)
     import forms.review  # noqa: F401
+    from forms.db import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(postgres_url)
     tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An empty, migrated database: a new SQLite file, or the session's PostgreSQL database emptied."""
+    from forms.db import make_engine, upgrade
+
+    if request.param == "postgresql":
+        return request.getfixturevalue("empty_postgres_url")
+    url = f"sqlite:///{tmp_path / 'motcua.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
     engine.dispose()
     return url
 

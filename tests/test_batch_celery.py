@@ -111,21 +111,9 @@ def test_jobs_and_results_go_through_json_unchanged(job: Any, items: list[ItemOu
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    """The session's PostgreSQL database, emptied (as the `database_url` fixture does): workers of several
-    processes share it, which is what the Celery mode is for."""
-    from sqlalchemy import text
-    from sqlmodel import SQLModel
-
-    import forms.review  # noqa: F401  (registers the queue's tables)
-
-    url: str = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+def pg_url(empty_postgres_url: str) -> str:
+    """PostgreSQL, emptied: workers of several processes share it, which is what the Celery mode is for."""
+    return empty_postgres_url
 
 
 @pytest.fixture

@@ -29,7 +29,15 @@ from forms.attachment import CONTENT_TYPES, AttachmentError, sniff_attachment
 from forms.models import AccountRequest, Officer, StationScan, StoredFile, Unit, utcnow
 from forms.phone import mask_phone
 from forms.request_form import RequestFormData, render_request_form
-from forms.rules import CitizenInfo, FormErrors, format_date, mask_id_number, validate_citizen, validate_id_number
+from forms.rules import (
+    CitizenInfo,
+    FormErrors,
+    format_date,
+    mask_id_number,
+    parse_day,
+    validate_citizen,
+    validate_id_number,
+)
 from forms.search import AccountFilters, all_accounts, search_accounts
 from forms.storage import store_file
 from web.app import db, services
@@ -49,8 +57,7 @@ FORM_FIELDS = ("id_number", "full_name", "date_of_birth", "phone", "email", "uni
 
 def _parse_day(text: str) -> date | None:
     try:
-        day, month, year = (int(part) for part in text.strip().replace("-", "/").split("/"))
-        return date(year, month, day)
+        return parse_day(text)
     except ValueError:
         return None
 
@@ -322,9 +329,10 @@ def act(request_id: int) -> Any:
     attachment_error = _save_attachment(draft)
     if attachment_error:
         errors["attachment"] = attachment_error
-    if request.files.getlist("scans") and any(upload.filename for upload in request.files.getlist("scans")):
+    scans = _uploaded_scans()
+    if scans:
         # Without JavaScript the scans come with the form; read them here as the page's script would.
-        result, status = _read_scans(draft, [(f.filename or "scan", f.read()) for f in request.files.getlist("scans")])
+        result, status = _read_scans(draft, scans)
         if status != 200:
             errors["scans"] = result["error"]
         else:
@@ -425,6 +433,11 @@ def _download(draft: AccountRequest, info: CitizenInfo) -> Any:
 # ---------------------------------------------------------------- scans
 
 
+def _uploaded_scans() -> list[tuple[str, bytes]]:
+    """The files chosen in `scans`, named; a browser sends one part with no name when none was chosen."""
+    return [(upload.filename, upload.read()) for upload in request.files.getlist("scans") if upload.filename]
+
+
 def _read_scans(draft: AccountRequest, files: list[tuple[str, bytes]]) -> tuple[dict[str, Any], int]:
     from intake.counter import intake_citizen
     from intake.errors import IntakeError
@@ -486,8 +499,7 @@ def scans(request_id: int) -> Any:
     draft = _load(request_id)
     if draft.status in ("created", "cancelled"):
         return jsonify(error="Yêu cầu này đã đóng."), 409
-    files = [(upload.filename or "scan", upload.read()) for upload in request.files.getlist("scans")]
-    files = [(name, data) for name, data in files if name or data]
+    files = _uploaded_scans()
     if not files:
         return jsonify(error="Chưa chọn tệp quét nào."), 400
     body, status = _read_scans(draft, files)

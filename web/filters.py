@@ -7,11 +7,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from forms.rules import format_date
+
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def day(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else ""
+    return format_date(value) if value else ""
 
 
 def moment(value: datetime | None) -> str:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import login_required
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from forms.models import AccountRequest, Officer, Unit
@@ -34,6 +35,7 @@ from forms.review import (
     save,
     statistics,
 )
+from forms.rules import format_date
 from ocr.reading import SURE
 from web.app import db, services
 from web.auth import current_officer
@@ -84,7 +86,7 @@ def _filters() -> QueueFilters:
 def _display(name: str, value: str | None) -> str:
     if value and name in DATE_FIELDS:
         try:
-            return date.fromisoformat(value).strftime("%d/%m/%Y")
+            return format_date(date.fromisoformat(value))
         except ValueError:
             return value
     return value or ""
@@ -98,9 +100,8 @@ def index() -> Any:
     filters = _filters()
     rows = queue(store, filters)
     units = store.exec(select(Unit).order_by(Unit.name)).all()
-    counts = {status: 0 for status in REVIEW_STATUSES}
-    for status in REVIEW_STATUSES:
-        counts[status] = len(store.exec(select(Review.id).where(Review.status == status)).all())
+    counts = dict.fromkeys(REVIEW_STATUSES, 0)
+    counts |= dict(store.exec(select(Review.status, func.count()).group_by(Review.status)).all())
     holders = {officer.id: officer.full_name for officer in store.exec(select(Officer))}
     store.commit()
     return render_template(

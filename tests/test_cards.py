@@ -100,6 +100,54 @@ def test_the_warped_card_is_canonical_and_matches_the_card(samples: Path, sample
     assert np.mean(border) < 245
 
 
+def test_the_warp_reads_only_the_cards_box_and_still_matches_the_whole_page(
+    samples: Path, sample_cases: list[dict[str, Any]]
+) -> None:
+    """The warp cuts out the card's box and goes through four channels; a plain warp of the whole page must agree
+    to within a grey level, also for a card running off the page's edge."""
+    import cv2
+
+    case = next(c for c in sample_cases if c["layout"] == "separate")
+    page = load_pages(samples / case["files"][0]["file"])[0]
+    corners = find_cards(page.image, page.dpi)[0].corners
+    target = np.array([[0, 0], [CARD_SIZE[0], 0], [CARD_SIZE[0], CARD_SIZE[1]], [0, CARD_SIZE[1]]], np.float32)
+    off_the_edge = corners - [corners[:, 0].min() + 150, 0]
+    for quad in (corners, off_the_edge):
+        matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+        plain = cv2.warpPerspective(
+            page.image, matrix, CARD_SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        card = warp_card(page.image, quad)
+        assert card.shape == plain.shape and card.dtype == np.uint8
+        assert int(np.abs(card.astype(np.int16) - plain).max()) <= 1
+
+
+def test_the_masks_shortcuts_are_exact() -> None:
+    """The card mask's shortcuts (medians by counting, morphology only around the set pixels, each blob opened
+    alone) must give what the plain OpenCV and NumPy calls give."""
+    import cv2
+
+    from intake.cards import _median_u8, _morph_where_set, _open_each
+
+    rng = np.random.default_rng(11)
+    image = np.clip(rng.normal(6, 5, (301, 203)), 0, 255).astype(np.uint8)
+    for values in (image, image[:-1], 255 - image, rng.integers(0, 256, (64, 65), dtype=np.uint8)):
+        assert _median_u8(values) == float(np.median(values))
+    mask = np.zeros((300, 400), np.uint8)
+    cv2.rectangle(mask, (40, 50), (160, 120), 255, -1)
+    cv2.circle(mask, (300, 200), 60, 255, -1)
+    cv2.line(mask, (160, 85), (250, 190), 255, 2)  # a thin bridge the opening cuts
+    mask[295:, 100:140] = 255  # set pixels on the image's own edge
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))
+    for operation in (cv2.MORPH_OPEN, cv2.MORPH_CLOSE):
+        assert np.array_equal(_morph_where_set(mask, operation, disc), cv2.morphologyEx(mask, operation, disc))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(mask)
+    cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
+    opened = _open_each(list(contours), mask.shape, disc)
+    assert np.array_equal(opened, cv2.morphologyEx(filled, cv2.MORPH_OPEN, disc))
+
+
 def test_a_page_without_a_card_is_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     blank = np.clip(rng.normal(247, 3, (2339, 1654, 3)), 0, 255).astype(np.uint8)

@@ -10,7 +10,9 @@ The way through, for `motcua batch DIR --out OUTDIR`:
    leaves are paired across files (`pair_loose_sides`: by number, then consecutive names, then order) into
    `CardsJob`s.
 4. Each job runs in a worker process (`process_job`, a plain function), of a local pool (`Runner`) or a Celery
-   worker on any machine (`intake.tasks.CeleryRunner`; jobs and results cross the queue as JSON). Per card, in
+   worker on any machine (`intake.tasks.CeleryRunner`; jobs and results cross the queue as JSON), within a time
+   limit (`JOB_TIMEOUT`): a job over it has its process killed and replaced, and is reported for the next run,
+   so one file that hangs a library never stalls the batch. Per card, in
    this order: the scans, card images and PDF into the storage folder (content-addressed, so a repeat costs
    nothing); one transaction with the draft, the item and its sides (the sides' primary key refuses a second
    record of any of them); then `OUTDIR/<name>.pdf`, written under a temporary name and renamed (by the parent,
@@ -32,6 +34,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -42,10 +45,11 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,8 +82,10 @@ from intake.messages import (
     ONLY_BACK,
     ONLY_FRONT,
     ONLY_ONE_SIDE,
+    TIMED_OUT,
     UNEXPECTED,
     intake_message,
+    seconds_words,
 )
 from intake.pipeline import CardSides, pair_as_one, pair_sides, settle_orientation
 from ocr.engine import get_engine
@@ -93,6 +99,11 @@ CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff",
 _HEAD = 1024  # what `sniff` looks at
 _COMMIT_ATTEMPTS = 20  # a PDF name or a side taken by a concurrent worker: try again, each time seeing more
 _ID_NUMBER = re.compile(r"\d{9}|\d{12}")
+# Seconds one job may run before its worker is killed: a card takes about a second, a 20-page PDF of cards well
+# under a minute, even on a loaded machine; a job still running after two minutes is stuck, not slow.
+JOB_TIMEOUT = 120.0
+STARTUP_S = 120.0  # a worker loads its models in a few seconds; one not ready by then is stuck
+HANG = "MOTCUA_JOB_HANG"  # the tests' hook for a job that never ends (see `_hang_if_named`)
 
 # What report.csv says of an item, in the officer's words.
 STATUS_WORDS = {
@@ -390,6 +401,7 @@ def process_job(job: Job, context: BatchContext) -> JobResult:
 
     Safe to run twice, in any number of processes, on any machine sharing the database and the storage folder.
     """
+    _hang_if_named(job)
     if isinstance(job, GroupJob):
         result = _group(job, context)
     elif isinstance(job, SurveyJob):
@@ -399,6 +411,18 @@ def process_job(job: Job, context: BatchContext) -> JobResult:
     result.pid = os.getpid()
     result.peak_rss_kb = peak_rss_kb()
     return result
+
+
+def _hang_if_named(job: Job) -> None:
+    """The tests' hook for a job that never ends; nothing unless MOTCUA_JOB_HANG is set.
+
+    A job holding the file MOTCUA_JOB_HANG names (its name in the batch, relative to the folder) sleeps until its
+    worker is killed (an hour at most): what a file that sends a library into an endless loop does to a worker,
+    without needing such a file. Read in the worker, so a test sets it in the environment the workers inherit.
+    """
+    name = os.environ.get(HANG)
+    if name and any(file.name == name for file in job_files(job)):
+        time.sleep(3600)
 
 
 def peak_rss_kb() -> int:
@@ -1019,9 +1043,11 @@ class JobRunner(Protocol):
     """Runs a batch's jobs and hands each result to `deliver` as it comes (in the calling thread).
 
     An implementation must run every job through `process_job` (or return the result it would give: an
-    `ItemOutcome` with `final=False` for a job it could not run) and call `deliver` exactly once per job; it may
-    run them in any order, more than once (`process_job` is idempotent), and anywhere that shares the database
-    and the storage folder. `Runner` is the local one; `intake.tasks.CeleryRunner` a queue of remote workers.
+    `ItemOutcome` with `final=False` for a job it could not run, or stopped at its time limit) and call `deliver`
+    exactly once per job; it must stop a job that runs over its time limit (`job_timed_out`), so that one file
+    cannot stall the batch. It may run them in any order, more than once (`process_job` is idempotent), and
+    anywhere that shares the database and the storage folder. `Runner` is the local one;
+    `intake.tasks.CeleryRunner` a queue of remote workers.
     """
 
     def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None: ...
@@ -1030,39 +1056,32 @@ class JobRunner(Protocol):
 
 
 class Runner:
-    """Runs jobs and hands each result over as it comes; a worker that dies takes only its own job with it.
+    """Runs jobs in worker processes of its own and hands each result over as it comes; a job that kills its worker
+    or runs over its time limit takes only itself with it.
 
-    When a worker process dies (a crash in a native library, the kernel's OOM killer), every job then running is
-    suspect: they are run again one at a time, so that the one that kills its worker again is known for sure and
-    reported, and the others complete.
+    Each worker is one process with a pipe, holding one job at a time, so the runner knows which process runs which
+    job and since when. A job still running `job_timeout` seconds after it was given (a file that sends a library
+    into an endless loop, a page that takes for ever) has its process killed and replaced; it is reported with
+    `TIMED_OUT` and not recorded, so the next run tries it again. A job whose process dies (a crash in a native
+    library, the kernel's OOM killer) is run once more, alone, so that a job that only died because another
+    process took the memory gets its chance; if it kills its worker again it is reported with `CRASHED`.
     """
 
     def __init__(
-        self, context: BatchContext, workers: int, function: Callable[[Job, BatchContext], JobResult] = process_job
+        self,
+        context: BatchContext,
+        workers: int,
+        function: Callable[[Job, BatchContext], JobResult] = process_job,
+        *,
+        job_timeout: float = JOB_TIMEOUT,
     ) -> None:
         self.context = context
         self.workers = workers
         self.function = function  # what runs a job: process_job, or a stand-in in the pool's own tests
-        self.executor: ProcessPoolExecutor | None = None
+        self.job_timeout = job_timeout
         self.peaks: dict[int, int] = {}
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self.executor is None:
-            # spawn: a fresh interpreter per worker (1.5 s of imports, once), not a fork of this process, whose
-            # progress-bar thread could hold a lock at that moment; and the worker is our child, so it can be made
-            # to die with us (a forkserver's workers are the server's children and outlive a killed batch).
-            self.executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_init,
-                initargs=(os.getpid(),),
-            )
-        return self.executor
-
-    def close(self, *, cancel: bool = False) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=cancel)
-            self.executor = None
+        self._pool: list[_Worker] = []
+        self._failed_starts = 0  # workers in a row that died (or hung) before they were ready
 
     def _done(self, result: JobResult) -> JobResult:
         if result.pid:
@@ -1070,47 +1089,177 @@ class Runner:
         return result
 
     def run(self, jobs: Sequence[Job], deliver: Callable[[Job, JobResult], None]) -> None:
-        if self.workers <= 0:
+        if self.workers <= 0:  # in this process: for tests and debugging, without a time limit
             for job in jobs:
                 deliver(job, self._done(run_guarded(job, self.context, self.function)))
             return
         queue = list(reversed(jobs))
-        suspects: list[Job] = []
-        running: dict[Future[JobResult], Job] = {}
-        capacity = 2 * self.workers  # enough queued to keep every worker busy, little held in memory
-        while queue or suspects or running:
-            if suspects:
-                if not running:  # a suspect runs alone: if its worker dies again, it is the one
-                    job = suspects.pop()
-                    running[self._pool().submit(self.function, job, self.context)] = job
-            else:
-                while queue and len(running) < capacity:
-                    job = queue.pop()
-                    running[self._pool().submit(self.function, job, self.context)] = job
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            crashed: list[Job] = []
-            for future in finished:
-                job = running.pop(future)
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    crashed.append(job)
-                    continue
-                except Exception as error:  # the job's result did not come back (pickling, memory)
-                    result = failed_to_run(job, error)
-                deliver(job, self._done(result))
-            if crashed:
-                crashed += running.values()  # a broken pool fails every job it held
-                running.clear()
-                if self.executor is not None:
-                    self.executor.shutdown(wait=False, cancel_futures=True)
-                    self.executor = None
-                if len(crashed) == 1:  # it ran alone: it is the one
-                    log.warning("%s: its worker process died", ", ".join(f.name for f in job_files(crashed[0])))
-                    deliver(crashed[0], job_crashed(crashed[0]))
-                else:
-                    log.warning("a worker process died; %d jobs will be run again one at a time", len(crashed))
-                    suspects += crashed
+        suspects: list[Job] = []  # jobs whose worker died: each runs again alone
+        while queue or suspects or self._busy():
+            self._hand_out(queue, suspects)
+            self._collect(deliver, suspects)
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the workers. One still on a job (Ctrl+C, an error in `deliver`) finishes it first, within its time
+        limit: its card is then recorded, and the next run finds it done. `cancel` changes nothing here: no job
+        waits anywhere but in `run`."""
+        try:
+            while self._busy():
+                now = time.monotonic()
+                for worker in [w for w in self._pool if w.job is not None and w.deadline <= now]:
+                    self._kill(worker)
+                busy = [w for w in self._pool if w.job is not None]
+                if not busy:
+                    break
+                wait_for([w.conn for w in busy] + [w.process.sentinel for w in busy], self._next_deadline(busy))
+                for worker in busy:
+                    self._read(worker, lambda job, result: None, [])
+            for worker in self._pool:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)  # stop
+            for worker in self._pool:
+                worker.process.join(timeout=5)
+        finally:
+            for worker in list(self._pool):
+                self._kill(worker)
+
+    # -- the workers
+
+    def _busy(self) -> bool:
+        return any(worker.job is not None for worker in self._pool)
+
+    def _start_worker(self) -> _Worker:
+        context = multiprocessing.get_context("spawn")
+        # spawn: a fresh interpreter per worker (1.5 s of imports, once), not a fork of this process, whose
+        # progress-bar thread could hold a lock at that moment; and the worker is our child, so it can be made to
+        # die with us (PR_SET_PDEATHSIG).
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_work, args=(theirs, self.context, self.function, os.getpid()), name="motcua-batch-worker"
+        )
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours, deadline=time.monotonic() + max(STARTUP_S, self.job_timeout))
+        self._pool.append(worker)
+        return worker
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+        worker.conn.close()
+        self._pool.remove(worker)
+
+    def _give(self, worker: _Worker, job: Job, *, alone: bool = False) -> None:
+        worker.conn.send(job)
+        worker.job, worker.alone = job, alone
+        worker.deadline = time.monotonic() + self.job_timeout
+
+    def _hand_out(self, queue: list[Job], suspects: list[Job]) -> None:
+        if suspects:
+            # A suspect runs alone, once the others are done: if its worker dies again, it is the one.
+            if self._busy():
+                return
+            idle = [w for w in self._pool if w.ready]
+            if idle:
+                self._give(idle[0], suspects.pop(), alone=True)
+            elif not self._pool:
+                self._start_worker()
+            return
+        for worker in self._pool:
+            if queue and worker.ready and worker.job is None:
+                self._give(worker, queue.pop())
+        wanted = min(self.workers, len(queue) + sum(w.job is not None for w in self._pool))
+        starting = sum(not w.ready for w in self._pool)
+        while queue and len(self._pool) < wanted and starting < len(queue):
+            self._start_worker()
+            starting += 1
+
+    def _next_deadline(self, workers: Sequence[_Worker]) -> float:
+        """Seconds until the first of `workers` is due (a job's end, a start), at most a minute: how long to wait."""
+        earliest = min((w.deadline for w in workers if w.job is not None or not w.ready), default=math.inf)
+        return min(60.0, max(0.0, earliest - time.monotonic()))
+
+    def _collect(self, deliver: Callable[[Job, JobResult], None], suspects: list[Job]) -> None:
+        """Wait for the first result, worker death or deadline, and deal with each."""
+        pool = list(self._pool)
+        wait_for([w.conn for w in pool] + [w.process.sentinel for w in pool], self._next_deadline(pool))
+        for worker in pool:
+            self._read(worker, deliver, suspects)
+        now = time.monotonic()
+        for worker in [w for w in self._pool if w.deadline <= now and (w.job is not None or not w.ready)]:
+            job = worker.job
+            self._kill(worker)
+            if job is None:  # stuck while loading its models
+                self._started_badly(f"no worker process was ready after {max(STARTUP_S, self.job_timeout):.0f} s")
+                continue
+            deliver(job, job_timed_out(job, self.job_timeout))  # logged by the batch, with the files' names
+
+    def _read(self, worker: _Worker, deliver: Callable[[Job, JobResult], None], suspects: list[Job]) -> None:
+        """Whatever `worker` sent (its readiness, a result), then its death if it died."""
+        dead = False
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if not worker.ready:
+                    worker.ready, self._failed_starts = True, 0
+                    worker.deadline = math.inf
+                elif worker.job is not None:
+                    finished, worker.job, worker.deadline = worker.job, None, math.inf
+                    deliver(finished, self._done(message))
+        except (EOFError, OSError):
+            dead = True
+        if not (dead or worker.process.exitcode is not None):
+            return
+        job, ready, alone = worker.job, worker.ready, worker.alone
+        self._kill(worker)
+        if not ready:
+            self._started_badly(f"a worker process ended as it started (exit code {worker.process.exitcode})")
+        elif job is not None and alone:
+            log.warning("%s: its worker process died", ", ".join(f.name for f in job_files(job)))
+            deliver(job, job_crashed(job))
+        elif job is not None:
+            log.warning("%s: its worker process died; the job will be run again alone",
+                        ", ".join(f.name for f in job_files(job)))  # fmt: skip
+            suspects.append(job)
+
+    def _started_badly(self, what: str) -> None:
+        # A worker that cannot even start is the installation's fault, not a file's: stop rather than loop.
+        self._failed_starts += 1
+        if self._failed_starts >= 3:
+            raise RuntimeError(f"{what}, three times in a row: is the installation broken? (try --workers 0)")
+
+
+@dataclass
+class _Worker:
+    """One worker process of a `Runner`, its end of the pipe, the job it holds and when that job must end."""
+
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False  # it has loaded its models and waits for jobs
+    job: Job | None = None
+    alone: bool = False  # its job is a suspect, run alone
+    deadline: float = math.inf  # for its job, or for its start while not ready
+
+
+def _work(
+    conn: Connection, context: BatchContext, function: Callable[[Job, BatchContext], JobResult], parent: int
+) -> None:
+    """A worker process's life: ready itself, say so, then run each job it is given and send back the result."""
+    worker_init(parent)
+    conn.send(None)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:  # the batch is gone
+            return
+        if job is None:
+            return
+        result = run_guarded(job, context, function)
+        try:
+            conn.send(result)
+        except Exception as error:  # the result could not be pickled: say so rather than leave the job hanging
+            conn.send(failed_to_run(job, error))
 
 
 def run_guarded(
@@ -1137,6 +1286,20 @@ def job_crashed(job: Job) -> JobResult:
     reason = CRASHED.format(source=", ".join(names))
     key = item_key(file.sha256 for file in files)
     return JobResult(items=[ItemOutcome(key, "failed", names, "", final=False, created=False, reason=reason)])
+
+
+def job_timed_out(job: Job, seconds: float) -> JobResult:
+    """The result of a job stopped at its time limit: reported, not recorded, so the next run tries it again.
+
+    Cards of the job recorded before it was stopped stay recorded (their lines are restored from the database).
+    """
+    files = job_files(job)
+    names = [file.name for file in files]
+    reason = TIMED_OUT.format(source=", ".join(names), seconds=seconds_words(seconds))
+    detail = f"over the time limit of {seconds:g} s: its worker process was killed"
+    key = item_key(file.sha256 for file in files)
+    outcome = ItemOutcome(key, "failed", names, "", final=False, created=False, reason=reason, detail=detail)
+    return JobResult(items=[outcome])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1342,11 +1505,13 @@ def run_batch(
     unit_code: str | None = None,
     progress: BatchProgress | None = None,
     runner: Callable[[BatchContext], JobRunner] | None = None,
+    job_timeout: float = JOB_TIMEOUT,
 ) -> BatchSummary:
     """Process every scan under `folder` into `out_dir` (see the module's docstring); safe to run again at any time.
 
-    `workers` 0 runs everything in this process (for tests and debugging); None means one per CPU. `runner` makes
-    the job runner for the batch's context (default: a local `Runner` with `workers` processes).
+    `workers` 0 runs everything in this process (for tests and debugging, without a time limit); None means one per
+    CPU. `runner` makes the job runner for the batch's context (default: a local `Runner` with `workers` processes
+    and `job_timeout` seconds per job; a runner made elsewhere has its own limit).
     """
     started = time.perf_counter()
     folder, out_dir, storage = folder.resolve(), out_dir.resolve(), storage.resolve()
@@ -1356,7 +1521,8 @@ def run_batch(
     workers = default_workers() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     with _only_run_into(out_dir):
-        return _run(folder, out_dir, database_url, storage, workers, batch_name, unit_code, progress, runner, started)
+        return _run(folder, out_dir, database_url, storage, workers, batch_name, unit_code, progress,
+                    runner or (lambda context: Runner(context, workers, job_timeout=job_timeout)), started)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -1386,7 +1552,7 @@ def _run(
     batch_name: str | None,
     unit_code: str | None,
     progress: BatchProgress | None,
-    make_runner: Callable[[BatchContext], JobRunner] | None,
+    make_runner: Callable[[BatchContext], JobRunner],
     started: float,
 ) -> BatchSummary:
     engine = make_engine(database_url)
@@ -1424,7 +1590,7 @@ def _run(
     pending_files = {file.sha256 for job in jobs for file in job_files(job)}
     outstanding: Counter[str] = Counter()  # loose sides of a file still to be recorded
     loose: list[Loose] = []
-    runner: JobRunner = make_runner(context) if make_runner else Runner(context, workers)
+    runner = make_runner(context)
     results = out_dir / RESULTS
     if progress:
         progress.start(len(pending_files), workers)

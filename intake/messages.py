@@ -37,6 +37,15 @@ DUPLICATE = "Trùng nội dung với tệp {other}; chỉ xử lý một lần."
 CHANGED = "Tệp {source} đã thay đổi trong lúc xử lý; hãy chạy lại lệnh."
 UNEXPECTED = "Lỗi khi xử lý {source} (không do bản quét); lần chạy sau sẽ thử lại. Nếu vẫn lỗi, báo quản trị viên."
 CRASHED = "Việc đọc {source} làm dừng chương trình; lần chạy sau sẽ thử lại. Nếu vẫn lỗi, báo quản trị viên."
+TIMED_OUT = (
+    "Việc đọc {source} kéo dài quá {seconds} giây nên đã bị dừng; lần chạy sau sẽ thử lại. "
+    "Nếu vẫn quá lâu, báo quản trị viên."
+)
+
+
+def seconds_words(seconds: float) -> str:
+    """Seconds as an officer writes them: 120, or 2,5 (a decimal comma)."""
+    return f"{seconds:g}".replace(".", ",")
 
 
 def intake_message(error: IntakeError, source: str | None = None) -> str:

@@ -14,6 +14,10 @@ The contract (the task queue's, see `intake.batch.JobRunner`):
   reports that record. The parent delivers one result per job, whatever reached Redis.
 - A job that kills its worker every time is run `MAX_ATTEMPTS` times, then reported as crashing, not retried for
   ever.
+- Every task carries the batch's time limit (`--job-timeout`, Celery's hard `time_limit`; a worker's default is
+  `JOB_TIMEOUT` for a message without one): a task over it has its worker process killed and replaced by the
+  pool, its message acknowledged (not redelivered), and the batch reports the job for its next run. No soft limit:
+  it is an exception raised in the task, which the job's per-file error handling would take for a file's error.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_process_init
 from celery.utils import uuid
 from kombu.utils.url import maybe_sanitize_url
@@ -38,6 +43,7 @@ from sqlmodel import Session
 
 from forms.models import Batch
 from intake.batch import (
+    JOB_TIMEOUT,
     BatchContext,
     CardsJob,
     GroupJob,
@@ -50,6 +56,7 @@ from intake.batch import (
     job_crashed,
     job_files,
     job_from_json,
+    job_timed_out,
     job_to_json,
     prepare_worker,
     run_guarded,
@@ -102,6 +109,7 @@ def make_app(broker: str, *, worker: WorkerSettings | None = None, redeliver_aft
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # a worker holds only the jobs it runs: the others stay for other workers
         worker_cancel_long_running_tasks_on_connection_loss=True,  # unacknowledged: they come back, and run again
+        task_time_limit=JOB_TIMEOUT,  # for a message that carries no limit of its own (the batch sends one)
         result_expires=RESULT_TTL,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -255,16 +263,25 @@ def worker_processes(app: Celery, timeout: float = 1.0) -> int:
 class CeleryRunner:
     """Runs a batch's jobs on `motcua worker`s through the broker: the `JobRunner` of `motcua batch --broker`.
 
-    At most `window` jobs are queued at a time, each with its files copied into the storage folder first; results
-    are read from Redis every `poll` seconds, and each job's delivered once (a redelivered task stores its result
-    again under the same id: it is not read twice). Ctrl+C revokes the jobs still queued.
+    At most `window` jobs are queued at a time, each with its files copied into the storage folder first and
+    `job_timeout` as its hard time limit; results are read from Redis every `poll` seconds, and each job's delivered
+    once (a redelivered task stores its result again under the same id: it is not read twice). Ctrl+C revokes the
+    jobs still queued.
     """
 
     def __init__(
-        self, context: BatchContext, broker: str, *, window: int = WINDOW, poll: float = 0.1, app: Celery | None = None
+        self,
+        context: BatchContext,
+        broker: str,
+        *,
+        window: int = WINDOW,
+        poll: float = 0.1,
+        app: Celery | None = None,
+        job_timeout: float = JOB_TIMEOUT,
     ) -> None:
         self.context = context
         self.app = app or make_app(broker)
+        self.job_timeout = job_timeout
         self.window = window
         self.poll = poll
         self.peaks: dict[int, int] = {}  # per worker process id (for the benchmark; ids of two machines may clash)
@@ -317,10 +334,13 @@ class CeleryRunner:
 
     def _send(self, job: Job) -> None:
         task_id = uuid()
-        self.app.send_task(TASK, args=(job_to_json(self._stage(job)), self._sent_context), task_id=task_id)
+        self.app.send_task(TASK, args=(job_to_json(self._stage(job)), self._sent_context), task_id=task_id,
+                           time_limit=self.job_timeout)  # fmt: skip
         self.inflight[task_id] = job
 
     def _result(self, job: Job, meta: dict[str, Any]) -> JobResult:
+        if meta["status"] == "FAILURE" and isinstance(meta.get("result"), TimeLimitExceeded):
+            return job_timed_out(job, self.job_timeout)  # its worker process was killed and replaced by the pool
         if meta["status"] != "SUCCESS":  # the error as the backend gives it back (an exception, rebuilt)
             error = f"its task ended {meta['status']} on a worker: {meta.get('result')!r}"
             return failed_to_run(job, f"{error}\n{meta.get('traceback') or ''}".strip())

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from forms.db import make_engine
 from forms.models import AccountRequest, Batch, BatchItem, BatchSide, StoredFile
 from intake.batch import (
+    HANG,
     RESULTS,
     BatchContext,
     ItemOutcome,
@@ -34,7 +35,7 @@ from intake.batch import (
     run_batch,
 )
 from intake.batch_pairing import LooseSide, SideNumber, pair_by_name, pair_loose_sides
-from intake.messages import CRASHED
+from intake.messages import CRASHED, TIMED_OUT
 
 MOTCUA = Path(sys.executable).parent / "motcua"
 
@@ -327,10 +328,20 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _motcua_batch(scans: Path, out: Path, database_url: str, tmp: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MOTCUA_STORAGE": str(tmp / "storage"), "MOTCUA_INSTANCE": str(tmp / "instance")}
-    command = [str(MOTCUA), "batch", str(scans), "--out", str(out), "--database-url", database_url, "--workers", "2"]
-    return subprocess.Popen([*command, "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _motcua_batch(
+    scans: Path, out: Path, database_url: str, tmp: Path, *options: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`motcua batch` in a process of its own, its storage and instance folders under `tmp`; `--workers 2 --quiet`
+    unless `options` are given."""
+    env = {
+        **os.environ,
+        "MOTCUA_STORAGE": str(tmp / "storage"),
+        "MOTCUA_INSTANCE": str(tmp / "instance"),
+        **(env or {}),
+    }
+    command = [str(MOTCUA), "batch", str(scans), "--out", str(out), "--database-url", database_url]
+    command += options or ("--workers", "2", "--quiet")
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_a_batch_killed_with_kill_9_and_run_again_records_every_card_once(
@@ -430,6 +441,53 @@ def test_bad_files_are_reported_and_the_rest_processed(
 
 
 # ---------------------------------------------------------------------------------------------------------
+# A job that never ends
+
+
+def test_a_job_that_hangs_is_stopped_at_its_time_limit_and_done_by_the_next_run(
+    database_url: str, samples: Path, sample_cases: list[dict[str, Any]], places: Any, tmp_path: Path
+) -> None:
+    """One file's job never ends (the workers' test hook, MOTCUA_JOB_HANG). One worker, a 3 s limit: the hung job's
+    worker is killed and replaced, so the cards after it are done; report.csv says why the file is missing; a run
+    without the hook then does that card, once, and nothing else."""
+    scans, out = places["scans"], places["out"]
+    placed = _mixed_folder(samples, sample_cases, scans, ["c006", "c007", "c011", "c008"])
+    hung = next(name for name, (case, _) in placed.items() if case == "c006")  # the second file in the listing
+    hung_sha = hashlib.sha256((scans / hung).read_bytes()).hexdigest()
+
+    started = time.monotonic()
+    first = _motcua_batch(scans, out, database_url, tmp_path, "--workers", "1", "--job-timeout", "3", env={HANG: hung})
+    stdout, stderr = first.communicate(timeout=180)
+    assert first.returncode == 0, stderr.decode()
+    assert time.monotonic() - started < 120, "the batch waited for the hung job"
+    summary = stdout.decode()
+    assert "3 thẻ (3 đủ hai mặt" in summary and "1 sẽ thử lại" in summary, summary + stderr.decode()
+    assert f"{hung}: over the time limit of 3 s: its worker process was killed" in stderr.decode()
+    # The one worker hung on the second file: the third and fourth were done by the worker that replaced it.
+    done = {placed[entry["path"]][0] for line in _lines(out) for entry in line["files"]}
+    assert done == {"c007", "c011", "c008"}
+    assert all(line["status"] == "ok" for line in _lines(out))
+    report = _report(out)
+    assert set(report) == {hung}
+    reason = TIMED_OUT.format(source=hung, seconds="3")
+    assert report[hung][1:] == ["Lỗi, sẽ thử lại", reason, "", ""], report[hung]
+    assert "kéo dài quá 3 giây" in reason
+    engine = make_engine(database_url)
+    with Session(engine) as session:  # not recorded: the next run tries it
+        assert not session.exec(select(BatchSide).where(BatchSide.sha256 == hung_sha)).all()
+        assert len(session.exec(select(BatchItem)).all()) == 3
+
+    again = run_batch(scans, out, database_url=database_url, storage=places["storage"], workers=1)
+    assert again.counts == {"ok": 1} and again.already_done == 3 and not again.retry
+    _check_card_by_card(out, placed, sample_cases)
+    assert _report(out) == {}
+    with Session(engine) as session:
+        assert len(session.exec(select(BatchItem)).all()) == len(session.exec(select(AccountRequest)).all()) == 4
+        assert len(session.exec(select(BatchSide).where(BatchSide.sha256 == hung_sha)).all()) == 2
+    engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The pool: a worker that dies takes only its own job
 
 
@@ -460,6 +518,47 @@ def test_a_worker_that_dies_fails_its_own_job_only() -> None:
     assert all(delivered[n][0].status == "ok" for n in names if n != "bad")
     crashed = delivered["bad"][0]
     assert not crashed.final and crashed.reason == CRASHED.format(source="bad")
+
+
+def _hangs_on_hang(job: Any, context: BatchContext) -> JobResult:
+    """Stand-in for process_job: on the file named "hang", leaves its process id at the file's path and never ends."""
+    name = job.file.name
+    if name == "hang":
+        Path(job.file.path).write_text(str(os.getpid()))
+        time.sleep(3600)
+    return JobResult(items=[ItemOutcome(name, "ok", [name], "one file")], pid=os.getpid())
+
+
+def test_a_job_over_its_time_limit_has_its_worker_killed_and_replaced(tmp_path: Path) -> None:
+    context = BatchContext(0, "t", "/nonexistent", "/nonexistent", "sqlite://")
+    names = ["a", "hang", "b", "c"]
+    jobs = [SurveyJob(ScanFile(str(tmp_path / n), n, hashlib.sha256(n.encode()).hexdigest(), 1)) for n in names]
+    delivered: dict[str, list[ItemOutcome]] = {}
+    pids: dict[str, int] = {}
+
+    def deliver(job: Any, result: JobResult) -> None:
+        delivered.setdefault(job.file.name, []).extend(result.items)
+        pids[job.file.name] = result.pid
+
+    runner = Runner(context, 1, function=_hangs_on_hang, job_timeout=2)
+    started = time.monotonic()
+    try:
+        runner.run(jobs, deliver)
+    finally:
+        runner.close()
+    assert time.monotonic() - started < 60
+    assert set(delivered) == set(names) and all(len(items) == 1 for items in delivered.values())
+    stopped = delivered["hang"][0]
+    assert (
+        not stopped.final
+        and stopped.status == "failed"
+        and stopped.reason == TIMED_OUT.format(source="hang", seconds="2")
+    )
+    hung = int((tmp_path / "hang").read_text())
+    assert hung == pids["a"] and not _alive(hung), "the hung job's worker was not killed"
+    # The one worker was killed: a new one did the rest.
+    assert pids["b"] == pids["c"] and pids["b"] not in (hung, 0)
+    assert all(delivered[n][0].status == "ok" for n in ("a", "b", "c"))
 
 
 def _workers_of(pid: int) -> list[int]:

@@ -26,6 +26,8 @@ from sqlmodel import Session, select
 from forms.db import make_engine
 from forms.models import AccountRequest, BatchItem, BatchSide
 from intake.batch import (
+    HANG,
+    JOB_TIMEOUT,
     RESULTS,
     BatchContext,
     BatchSummary,
@@ -42,7 +44,8 @@ from intake.batch import (
     run_batch,
 )
 from intake.batch_pairing import SideNumber
-from intake.tasks import HOLD, STAGING, CeleryRunner, make_app
+from intake.messages import TIMED_OUT
+from intake.tasks import HOLD, QUEUE, STAGING, TASK, CeleryRunner, WorkerSettings, make_app
 
 MOTCUA = Path(sys.executable).parent / "motcua"
 
@@ -132,7 +135,7 @@ def workers(redis_url: str, pg_url: str, places: dict[str, Path], tmp_path: Path
     """Starts `motcua worker`s (one process each, each in a process group of its own); all killed at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(name: str, *options: str) -> subprocess.Popen[bytes]:
+    def start(name: str, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "MOTCUA_BROKER_URL": redis_url,
@@ -140,6 +143,7 @@ def workers(redis_url: str, pg_url: str, places: dict[str, Path], tmp_path: Path
             "MOTCUA_STORAGE": str(places["storage"]),
             "MOTCUA_INSTANCE": str(tmp_path / f"instance-{name}"),
             HOLD: str(places["hold"]),
+            **(env or {}),
         }
         command = [str(MOTCUA), "worker", "--concurrency", "1", "--name", f"{name}@%h", *options]
         with (tmp_path / f"{name}.log").open("wb") as log:
@@ -362,3 +366,74 @@ def test_a_worker_killed_mid_task_has_its_task_redone_once(
         if task not in (before, after):
             assert points["start"] == {1} and points.get("recorded", {1}) == {1}, (task, points)
     assert [process.poll() for process in started].count(None) == 1  # the other worker lives on
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The time limit
+
+
+def test_every_task_carries_the_batchs_time_limit(redis_url: str, tmp_path: Path) -> None:
+    """The limit travels in each message (Celery's `timelimit` header), so the batch's --job-timeout rules whichever
+    worker takes it; a worker's own default covers a message without one."""
+    from celery.signals import before_task_publish
+
+    worker_app = make_app(redis_url, worker=WorkerSettings("sqlite://", str(tmp_path)))
+    task = worker_app.tasks[TASK]
+    assert task.time_limit == JOB_TIMEOUT and task.soft_time_limit is None
+    worker_app.close()
+
+    scan = tmp_path / "scan.jpg"
+    scan.write_bytes(b"\xff\xd8 not really a scan")
+    file = ScanFile(str(scan), "scan.jpg", "ab" * 32, scan.stat().st_size)
+    context = BatchContext(1, "lô", str(tmp_path / "out"), str(tmp_path / "storage"), "sqlite://")
+    sent: list[dict[str, Any]] = []
+
+    def seen(sender: str, headers: dict[str, Any], routing_key: str, **_: Any) -> None:
+        sent.append({"task": sender, "timelimit": headers["timelimit"], "queue": routing_key})
+
+    # The message as it goes to Redis (read there, it could already be a worker's: the machine's Redis is shared).
+    before_task_publish.connect(seen, weak=False)
+    runner = CeleryRunner(context, redis_url, job_timeout=7.5)
+    try:
+        runner._send(SurveyJob(file))
+    finally:
+        before_task_publish.disconnect(seen)
+        runner.close(cancel=True)
+    assert sent == [{"task": TASK, "timelimit": [7.5, None], "queue": QUEUE}]
+
+
+def test_a_task_over_its_time_limit_is_reported_and_its_worker_goes_on(
+    redis_url: str,
+    pg_url: str,
+    workers: Start,
+    samples: Path,
+    sample_cases: list[dict[str, Any]],
+    places: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """A worker whose job on one file never ends (the workers' test hook, MOTCUA_JOB_HANG): with --job-timeout 3
+    its pool kills the process and starts another, the batch reports the file for the next run, the other cards
+    are done by the same worker, and the task is not given out again."""
+    scans, hold, out = places["scans"], places["hold"], tmp_path / "out"
+    owner = _folder(samples, sample_cases, scans, ["c007", "c006", "c008"])
+    hung = next(name for name, case in owner.items() if case == "c006")
+    worker = workers("w1", env={HANG: hung})
+    _wait_for_workers(redis_url, {"w1"})
+
+    env = {**os.environ, "MOTCUA_STORAGE": str(places["storage"]), "MOTCUA_INSTANCE": str(tmp_path / "instance")}
+    env.pop("MOTCUA_BROKER_URL", None)
+    command = [str(MOTCUA), "batch", str(scans), "--out", str(out), "--database-url", pg_url, "--broker", redis_url]
+    done = subprocess.run([*command, "--job-timeout", "3"], env=env, capture_output=True, timeout=180)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "2 thẻ (2 đủ hai mặt" in done.stdout.decode() and "1 sẽ thử lại" in done.stdout.decode(), done.stdout
+    with (out / "report.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = {row[0]: row for row in csv.reader(f)}
+    assert set(rows) == {"Tệp", hung}
+    assert rows[hung][1:3] == ["Lỗi, sẽ thử lại", TIMED_OUT.format(source=hung, seconds="3")]
+    assert sorted(owner[entry["path"]] for line in _lines(out) for entry in line["files"]) == ["c007", "c008"]
+    _check_database(pg_url, out, cards=2)
+    assert worker.poll() is None, "the worker itself went down with its task"
+    log = (tmp_path / "w1.log").read_text()
+    assert "Hard time limit (3" in log, log[-3000:]
+    markers = _markers(hold)  # each task started once: the one over its limit was not given out again
+    assert sorted(points["start"] == {1} for points in markers.values()) == [True] * 3, markers

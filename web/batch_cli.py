@@ -119,6 +119,15 @@ def _summary(summary: BatchSummary) -> str:
     help="Redis URL (default: MOTCUA_BROKER_URL): queue the jobs for `motcua worker`s instead of running them here.",
 )
 @click.option("--local", is_flag=True, help="Run the jobs on this machine even when MOTCUA_BROKER_URL is set.")
+@click.option(
+    "--job-timeout",
+    type=click.FloatRange(1, None),
+    default=120,  # intake.batch.JOB_TIMEOUT, not imported here: it would load OpenCV for `motcua --help`
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit of one job (one card, or one file of many cards): a job over it has its worker process killed "
+    "and replaced, is listed in report.csv and is tried again by the next run (no limit with --workers 0).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary (for scripts); errors still go to stderr.")
 def batch(
     folder: Path,
@@ -129,6 +138,7 @@ def batch(
     unit_code: str | None,
     broker: str | None,
     local: bool,
+    job_timeout: float,
     quiet: bool,
 ) -> None:
     """Process every scan under FOLDER: pair each card's sides, write its PDF and a draft for review.
@@ -151,7 +161,7 @@ def batch(
         if workers is not None:
             raise click.UsageError("--workers counts this machine's processes: with --broker the workers are the "
                                    "`motcua worker`s (or add --local)")  # fmt: skip
-        workers, runner = _queue(broker, quiet)
+        workers, runner = _queue(broker, quiet, job_timeout)
     progress = None if quiet else RichProgress(queued=runner is not None)
     try:
         summary = run_batch(
@@ -164,6 +174,7 @@ def batch(
             unit_code=unit_code,
             progress=progress,
             runner=runner,
+            job_timeout=job_timeout,
         )
     except BatchError as error:
         click.echo(f"motcua: {error}", err=True)
@@ -175,7 +186,7 @@ def batch(
         click.echo(_summary(summary))
 
 
-def _queue(broker: str, quiet: bool) -> tuple[int, Callable[[BatchContext], JobRunner]]:
+def _queue(broker: str, quiet: bool, job_timeout: float) -> tuple[int, Callable[[BatchContext], JobRunner]]:
     """The workers' processes that answer now, and the runner that queues the batch's jobs for them."""
     from kombu.utils.url import maybe_sanitize_url
 
@@ -195,7 +206,7 @@ def _queue(broker: str, quiet: bool) -> tuple[int, Callable[[BatchContext], JobR
         sys.exit(int(ExitCode.error))
     if not processes and not quiet:
         click.echo("motcua: no worker answers yet; the jobs wait in the queue until `motcua worker` runs", err=True)
-    return processes, lambda context: CeleryRunner(context, broker)
+    return processes, lambda context: CeleryRunner(context, broker, job_timeout=job_timeout)
 
 
 @click.command("worker")

@@ -125,21 +125,34 @@ class Station:
             self._ocr = get_engine()
         return self._ocr
 
-    def record(self, name: str, data: bytes, *, source: str) -> StationScan:
-        """Read one scan and record it, whatever it holds: a failure is recorded with its reason."""
+    def record(self, name: str, data: bytes, *, source: str, request_id: int | None = None) -> StationScan:
+        """Read one scan and record it, whatever it holds: a failure is recorded with its reason.
+
+        `request_id`: the request the scan is for ([Quét] on its page), recorded as taken by it from the start, so
+        that no other counter page takes it by itself in the moment before this one does.
+        """
         try:
             cards = find_sides(name, data, self.ocr)
         except IntakeError as error:
-            return self.record_failure(name, data, error, source=source)
-        return self.record_cards(name, data, cards, source=source)
+            return self.record_failure(name, data, error, source=source, request_id=request_id)
+        return self.record_cards(name, data, cards, source=source, request_id=request_id)
 
     def record_failure(
-        self, name: str, data: bytes | None, error: IntakeError, *, source: str, sha256: str = "", size: int = 0
+        self,
+        name: str,
+        data: bytes | None,
+        error: IntakeError,
+        *,
+        source: str,
+        sha256: str = "",
+        size: int = 0,
+        request_id: int | None = None,
     ) -> StationScan:
         """A scan that gave no card: its reason, in the officer's words."""
         row = StationScan(
             station=self.name,
             unit_id=self.unit_id,
+            request_id=request_id,
             source=source,
             name=Path(name).name[:255],
             sha256=hashlib.sha256(data).hexdigest() if data is not None else sha256,
@@ -149,7 +162,9 @@ class Station:
         )
         return self._insert(row)
 
-    def record_cards(self, name: str, data: bytes, cards: list[CardImage], *, source: str) -> StationScan:
+    def record_cards(
+        self, name: str, data: bytes, cards: list[CardImage], *, source: str, request_id: int | None = None
+    ) -> StationScan:
         """A scan with at least one card side: read (with the previous scan's side if it completes a card)."""
         name = Path(name).name[:255]
         partner: StationScan | None = None
@@ -173,6 +188,7 @@ class Station:
         row = StationScan(
             station=self.name,
             unit_id=self.unit_id,
+            request_id=request_id,
             source=source,
             name=name,
             sha256=reading["files"]["scans"][-1]["sha256"],

@@ -1,4 +1,5 @@
-"""In headless Chromium: scans saved into the station's folder appear on an open counter page, without a reload."""
+"""In headless Chromium: scans saved into the station's folder, or made by [Quét], fill an open counter page without
+a reload."""
 
 from __future__ import annotations
 
@@ -120,3 +121,53 @@ def test_scans_saved_into_the_station_folder_fill_the_open_counter_page(
     with Session(live.app.extensions["motcua"].engine) as session:
         request = session.exec(select(AccountRequest)).one()
         assert sorted(json.loads(request.reading or "{}")["side_files"]) == ["back", "front"]
+
+
+def test_quet_shows_the_wait_then_fills_the_form(
+    page: Any, live: LiveApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[Quét] with a card on the glass (SANE's pnm device, 3 s like a flatbed): the page says it is scanning at once,
+    stays usable meanwhile, and fills itself when the scan is read."""
+    from playwright.sync_api import expect
+    from test_web import card_on_the_glass
+
+    from forms.models import AccountRequest, StationScan
+
+    cases = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))["cases"]
+    truth = next(case for case in cases if case["case"] == "c007")["fields"]  # both sides on one 300 dpi page
+    live.app.config["SCANNER"] = card_on_the_glass(tmp_path / "flatbed", monkeypatch, SAMPLES / "img0160.jpeg", 3.0)
+    try:
+        page.goto(f"{live.url}/login")
+        page.fill("input[name=username]", live.username)
+        page.fill("input[name=password]", live.password)
+        page.get_by_role("button", name="Đăng nhập").click()
+        page.wait_for_url(re.compile(r"/accounts/$"))
+        page.get_by_role("button", name="Thêm mới").click()
+        page.wait_for_url(re.compile(r"/accounts/requests/\d+$"))
+        page.evaluate("() => { window.stillTheSamePage = true; }")
+
+        page.get_by_role("button", name="Quét", exact=True).click()
+        expect(page.locator("#scan-status")).to_contain_text("Đang quét")
+        expect(page.locator("#scan-now")).to_be_disabled()
+        page.fill("#phone", "0905 123 457")  # the officer goes on while the flatbed works
+        shot(page, "station-02-quet-waiting")
+
+        expect(page.locator("#id_number")).to_have_value(truth["id_number"], timeout=ARRIVAL_MS)
+        expect(page.locator("#full_name")).to_have_value(truth["full_name"])
+        expect(page.locator("#scan-status")).to_contain_text("Đã đọc thẻ")
+        expect(page.locator("#attachment-current")).to_contain_text("CCCD.pdf")
+        expect(page.locator("#station-list li", has_text="quet-")).to_contain_text("Đang dùng")
+        expect(page.locator("#scan-now")).to_be_enabled()
+        expect(page.locator("#phone")).to_have_value("0905 123 457")
+        assert page.evaluate("() => window.stillTheSamePage === true")  # no reload happened
+        shot(page, "station-03-quet-filled")
+    except BaseException:
+        with suppress(Exception):
+            shot(page, "failed-quet")
+        raise
+
+    with Session(live.app.extensions["motcua"].engine) as session:
+        request = session.exec(select(AccountRequest)).one()
+        assert sorted(json.loads(request.reading or "{}")["side_files"]) == ["back", "front"]
+        scan = session.exec(select(StationScan)).one()
+        assert scan.source == "scanner" and scan.request_id == request.id

@@ -1,4 +1,6 @@
-"""The station's scan folder (`motcua watch`) and scanner (`motcua scan`, [Quét]): real scans, database, scanimage."""
+"""The station's scan folder (`motcua watch`) and scanner (`motcua scan`): real scans, database, scanimage.
+
+[Quét] on the counter page is tested with the other counter views, in test_web.py."""
 
 from __future__ import annotations
 
@@ -312,28 +314,6 @@ def test_scanner_failures_are_told_in_the_officers_words() -> None:
     with pytest.raises(ScannerError) as raised:
         scan_page("khong-co-may-nay")
     assert "Không mở được máy quét khong-co-may-nay" in raised.value.vietnamese
-
-
-def test_the_quet_button_scans_through_sane_into_the_same_flow(counter: Counter) -> None:  # noqa: F811
-    _scanimage_or_skip()
-    desk = counter.desk()
-    url = desk.new_request()
-    assert 'id="scan-now"' not in desk.client.get(url).get_data(as_text=True)
-    unset = desk.client.post(url + "/scan", headers={"X-CSRFToken": desk.token})
-    assert unset.status_code == 400 and "MOTCUA_SCANNER" in unset.get_json()["error"]
-
-    counter.app.config["SCANNER"] = "test"
-    assert 'id="scan-now"' in desk.client.get(url).get_data(as_text=True)
-    response = desk.client.post(url + "/scan", headers={"X-CSRFToken": desk.token})
-    assert response.status_code == 422 and "Không tìm thấy thẻ" in response.get_json()["error"]
-    (shown,) = desk.client.get("/accounts/station/latest?after=0").get_json()["scans"]
-    assert shown["status"] == "failed" and shown["name"].startswith("quet-") and shown["name"].endswith(".tif")
-    with counter.session() as session:
-        assert session.exec(select(StationScan)).one().source == "scanner"
-
-    counter.app.config["SCANNER"] = "khong-co-may-nay"
-    broken = desk.client.post(url + "/scan", headers={"X-CSRFToken": desk.token})
-    assert broken.status_code == 503 and "Không mở được máy quét" in broken.get_json()["error"]
 
 
 def test_the_station_button_takes_the_watchers_newest_scan_when_the_folder_is_empty(

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Mapping
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -45,6 +46,7 @@ from web.auth import current_officer
 from web.files import crop_response, stored_response
 from web.filters import LOCAL_ZONE
 from web.intake_messages import intake_message
+from web.scanning import ScanJobs, scan_and_record
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -656,12 +658,20 @@ def take_station(request_id: int) -> Any:
     return jsonify(body), status
 
 
+def _scan_jobs() -> ScanJobs:
+    """This application's [Quét] scans (one web process serves one station's scanner)."""
+    jobs: ScanJobs = current_app.extensions.setdefault("motcua.scan_jobs", ScanJobs())
+    return jobs
+
+
 @bp.post("/requests/<int:request_id>/scan")
 @login_required
 def scan_now(request_id: int) -> Any:
-    """[Quét]: the station's flatbed scans now; the scan is recorded as the watcher would, and taken here."""
-    from intake.scanner import ScannerError, scan_page
-    from intake.watch import Station
+    """[Quét]: the station's flatbed scans in the background (10 to 40 s) and the page is answered at once (202) with
+    the scan's id, whose state it polls (`scan_state`) until the scan is recorded, then takes it. One scan at a time
+    per station: a press while one runs is refused (409), whoever pressed."""
+    from intake.scanner import ScannerError, scanimage_version
+    from intake.watch import default_station_name
 
     draft = _load(request_id)
     if draft.status in ("created", "cancelled"):
@@ -669,23 +679,34 @@ def scan_now(request_id: int) -> Any:
     device = current_app.config.get("SCANNER")
     if not device:
         return jsonify(error="Máy này chưa cấu hình máy quét (MOTCUA_SCANNER)."), 400
-    officer = current_officer()
-    session = db()
-    session.commit()  # nothing held across the scan and the reading
     try:
-        page = scan_page(device)
+        scanimage_version()  # a machine without SANE is told now, not after a wait
     except ScannerError as error:
-        audit(session, officer, "scanner_failed", request=draft, detail=type(error).__name__)
-        session.commit()
         return jsonify(error=error.vietnamese), 503
-    station = Station(
-        services().engine, services().storage, name=current_app.config.get("STATION"), unit_id=officer.unit_id
-    )
-    row = station.record(f"quet-{utcnow().astimezone(LOCAL_ZONE):%Y%m%d-%H%M%S}.tif", page.data, source="scanner")
-    if row.status != "ok":
-        return jsonify(error=row.error, station_scan=row.id), 422
-    body, status = _take_station_scan(draft, row)
-    return jsonify(body), status
+    officer = current_officer()
+    station = current_app.config.get("STATION") or default_station_name()
+    work = partial(scan_and_record, device=device, engine=services().engine, storage=services().storage,
+                   station=station, unit_id=officer.unit_id)  # fmt: skip
+    db().commit()  # nothing held while the scanner works: the scan has its own sessions
+    job, started = _scan_jobs().start(station, request_id, officer.id, work)
+    url = url_for("accounts.scan_state", request_id=request_id, job_id=job.id)
+    if not started:
+        message = f"Máy quét đang quét (bắt đầu lúc {job.to_json()['started_at']}). Chờ quét xong rồi bấm [Quét] lại."
+        # This request's own scan (the page reloaded meanwhile): the page may follow it; another's is not its business.
+        return jsonify(error=message, status_url=url if job.request_id == request_id else None), 409
+    return jsonify(job.to_json() | {"status_url": url}), 202, {"Location": url}
+
+
+@bp.get("/requests/<int:request_id>/scan/<job_id>")
+@login_required
+def scan_state(request_id: int, job_id: str) -> Any:
+    """Where a [Quét] scan is: scanning, reading, done (`station_scan` is then the scan to take) or failed (`error`)."""
+    _load(request_id)
+    job = _scan_jobs().get(job_id)
+    db().commit()
+    if job is None or job.request_id != request_id:
+        return jsonify(error="Không còn thông tin về lần quét này; xem các bản quét của quầy bên dưới."), 404
+    return jsonify(job.to_json())
 
 
 @bp.get("/requests/<int:request_id>/attachment")

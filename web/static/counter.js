@@ -201,18 +201,70 @@
   let after = Number(form.dataset.stationAfter || 0);
   if (latestUrl && feed) poll();
 
+  // ------------------------------------------------------------ [Quét]
+  //
+  // The flatbed takes 10 to 40 s: the server scans in the background and answers at once with the scan's id; the
+  // page asks every second how it goes, then takes the recorded scan as it takes any station scan. Meanwhile the
+  // officer may go on typing, and the station feed only lists that scan (`scanning`).
+  const SCAN_POLL_MS = 1000;
+  const SCAN_GIVE_UP_MS = 5 * 60 * 1000;  // the scanner's own limit is 2 minutes, the reading seconds
   const scanNow = document.getElementById("scan-now");
+
+  async function askJson(url, options) {
+    const response = await fetch(url, options);
+    try { return await response.json(); } catch (error) { return { error: "Máy chủ trả lời lỗi " + response.status }; }
+  }
+
+  async function scanAndTake() {
+    warnings.replaceChildren();
+    show("Đang quét… (đặt thẻ trên mặt kính)");
+    let state;
+    try {
+      state = await askJson(form.dataset.scanUrl, { method: "POST", headers: { "X-CSRFToken": token } });
+    } catch (error) {
+      show("Không kết nối được máy chủ; chưa quét.", true);
+      return;
+    }
+    if (!state.status_url) {  // refused: no scanner, another scan running at this station, the request closed
+      show(state.error || "Không quét được.", true);
+      return;
+    }
+    const url = state.status_url;  // (a refusal with one: this request's own scan is running, e.g. after a reload)
+    if (!state.status) state = { status: "scanning" };
+    const giveUp = Date.now() + SCAN_GIVE_UP_MS;
+    while (state.status === "scanning" || state.status === "reading") {
+      if (Date.now() > giveUp) {
+        show("Chưa nhận được bản quét; nếu máy quét đã quét xong, bản quét sẽ hiện trong danh sách bên dưới.", true);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SCAN_POLL_MS));
+      try {
+        state = await askJson(url, { headers: { Accept: "application/json" } });
+      } catch (error) {
+        continue;  // the server restarting: ask again
+      }
+      if (state.status === "reading") show("Đang đọc thẻ…");
+    }
+    if (state.status !== "done") {
+      show(state.error || "Không quét được.", true);
+      return;
+    }
+    const body = new FormData();
+    body.append("scan_id", String(state.station_scan));
+    const result = await send(form.dataset.stationTakeUrl, body);
+    if (result) {
+      taken.add(result.station_scan);
+      if (result.partner) taken.add(result.partner);
+      for (const id of [result.station_scan, result.partner]) if (seen.has(id)) render(seen.get(id));
+    }
+  }
+
   if (scanNow && form.dataset.scanUrl) {
     scanNow.addEventListener("click", async () => {
-      scanNow.disabled = true;
+      scanNow.disabled = true;  // one scan at a time: the server refuses a second one anyway
       scanning = true;
       try {
-        const result = await send(form.dataset.scanUrl, new FormData(), "Đang quét… (đặt thẻ trên mặt kính)");
-        if (result && result.station_scan) {
-          taken.add(result.station_scan);
-          if (result.partner) taken.add(result.partner);
-          for (const id of [result.station_scan, result.partner]) if (seen.has(id)) render(seen.get(id));
-        }
+        await scanAndTake();
       } finally {
         scanning = false;
         scanNow.disabled = false;

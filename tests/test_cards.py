@@ -240,3 +240,25 @@ def test_cmnd_backs_are_named_by_their_fingerprint_boxes(straightened: list) -> 
             verdict = classify_side(image)
             assert (verdict.side, verdict.document_type, verdict.upside_down) == ("back", "cmnd", upside_down)
             assert "fingerprints" in verdict.evidence
+
+
+def test_cmnd_fronts_are_told_apart_by_their_title_and_agree_with_their_number(straightened: list) -> None:
+    """The 1999 card's red title along its top, the 2012 card's black motto there: the generation without reading
+    a line, the same as the digits of the number say (9 or 12)."""
+    import cv2
+
+    from ocr.classify import _cmnd_by_number
+    from ocr.engine import get_engine
+
+    fronts = [
+        (case, card)
+        for case, _, _, cards in straightened
+        for card in cards
+        if case["document_type"].startswith("cmnd") and card.side == "front" and "rules" in card.evidence
+    ]
+    assert {case["document_type"] for case, _ in fronts} == {"cmnd9", "cmnd12"}
+    for case, card in fronts:
+        assert f"{case['document_type']} title" in card.evidence, (case["case"], card.evidence)
+        assert card.document_type == case["document_type"]
+        gray = cv2.cvtColor(card.image, cv2.COLOR_BGR2GRAY)
+        assert _cmnd_by_number(gray, get_engine()) == case["document_type"], case["case"]

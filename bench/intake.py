@@ -18,6 +18,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import cv2  # noqa: E402
 
+cv2.setNumThreads(1)  # one core per process, as batch workers run: stage times are CPU on one core
+
 from intake.cards import CardImage, find_cards, warp_card  # noqa: E402
 from intake.load import load_pages  # noqa: E402
 from intake.pdf import merge_pdf  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 import unicodedata
 from dataclasses import dataclass
 
@@ -54,27 +55,33 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
     binary = cv2.adaptiveThreshold(roi, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
     count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     height, width = roi.shape
-    everything = [(int(x), int(y), int(w), int(h)) for x, y, w, h, _ in stats[1:count]]
-    comps = [
-        (int(x), int(y), int(w), int(h))
-        for x, y, w, h, area in stats[1:count]
-        if 8 <= h < 0.9 * height and w < 0.5 * width and area >= 12
-    ]
-    if not comps:
+    # Every component as arrays (x, y, w, h): the selections below are vector operations, not loops over glyphs
+    # (a region holds a few hundred components with its background's specks).
+    every = stats[1:count, :4].astype(np.int64)
+    area = stats[1:count, 4]
+    kept = (every[:, 3] >= 8) & (every[:, 3] < 0.9 * height) & (every[:, 2] < 0.5 * width) & (area >= 12)
+    comps = every[kept]
+    if not len(comps):
         return []
-    heights = np.array([h for _, _, _, h in comps], dtype=np.float64)
     # Capitals with a mark merged on top (Ễ, Ả) stand taller than the value's plain capitals: the reference is a
     # middling height of the tall glyphs, not their tallest.
-    reference = float(np.percentile(heights, 70))
-    tall = sorted((c for c in comps if c[3] >= 0.75 * reference), key=lambda c: c[1] + c[3] / 2)
-    # Group by vertical centre: a new line starts where a centre is more than half a capital below the last.
+    reference = float(np.percentile(comps[:, 3].astype(np.float64), 70))
+    tall = comps[comps[:, 3] >= 0.75 * reference]
+    tall = tall[np.argsort(tall[:, 1] + tall[:, 3] / 2, kind="stable")]
+    # Group by vertical centre: a new line starts where a centre is more than half a capital below the last
+    # group's mean centre.
     groups: list[list[tuple[int, int, int, int]]] = []
-    for comp in tall:
-        centre = comp[1] + comp[3] / 2
-        if groups and abs(centre - np.mean([c[1] + c[3] / 2 for c in groups[-1]])) < 0.5 * reference:
-            groups[-1].append(comp)
+    centre_sum = 0.0
+    for x, y, w, h in tall.tolist():
+        centre = y + h / 2
+        if groups and abs(centre - centre_sum / len(groups[-1])) < 0.5 * reference:
+            groups[-1].append((x, y, w, h))
+            centre_sum += centre
         else:
-            groups.append([comp])
+            groups.append([(x, y, w, h)])
+            centre_sum = centre
+    comp_centres = comps[:, 1] + comps[:, 3] / 2
+    every_centres = every[:, 1] + every[:, 3] / 2
     lines = []
     previous_bottom = -(10**6)
     for group in groups:
@@ -83,23 +90,18 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
         left = min(c[0] for c in group)
         top = min(c[1] for c in group)
         bottom = max(c[1] + c[3] for c in group)
-        cap = float(np.median([c[3] for c in group]))
+        cap = float(statistics.median(c[3] for c in group))
         # The value starts at its first capital-height glyph (labels to its left are smaller) but may end in
         # lower-case letters ("Việt Nam"): the right end is the last glyph of any size on the line.
         middle = (top + bottom) / 2
-        on_line = sorted(
-            (
-                c
-                for c in comps
-                if c[0] >= left and c[3] >= 0.35 * cap and abs(c[1] + c[3] / 2 - middle) < 0.6 * (bottom - top)
-            ),
-            key=lambda c: c[0],
-        )
+        on_line = comps[
+            (comps[:, 0] >= left) & (comps[:, 3] >= 0.35 * cap) & (np.abs(comp_centres - middle) < 0.6 * (bottom - top))
+        ]
         right = left
-        for c in on_line:
-            if c[0] - right > 1.5 * cap:
+        for cx, cw in sorted(zip(on_line[:, 0].tolist(), on_line[:, 2].tolist(), strict=True)):
+            if cx - right > 1.5 * cap:
                 break  # a gap wider than a word space: another text block (an issuer's name, a stamp)
-            right = max(right, c[0] + c[2])
+            right = max(right, cx + cw)
         # Vietnamese stacks marks above capitals (Ễ, Ẫ) and below (Ạ): widen the box to keep them, but not
         # up into the line above.
         ceiling, margin = (-y0, 0.8) if region.reach_above else (0, 0.5)
@@ -108,31 +110,34 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
         limit = bottom + 0.3 * cap
         # ...but not down onto the CMND's dotted line: a row of small marks just under the baseline, which
         # makes Tesseract return nothing at all for the line above it.
-        baseline = float(np.median([c[1] + c[3] for c in group]))
-        dots = [
-            c
-            for c in everything
-            if c[3] <= 0.3 * cap
-            and c[2] <= 0.4 * cap
-            and baseline - 0.1 * cap <= c[1] + c[3] / 2 <= baseline + 0.6 * cap
-            and left <= c[0] <= right
+        baseline = float(statistics.median(c[1] + c[3] for c in group))
+        dots = every[
+            (every[:, 3] <= 0.3 * cap)
+            & (every[:, 2] <= 0.4 * cap)
+            & (every_centres >= baseline - 0.1 * cap)
+            & (every_centres <= baseline + 0.6 * cap)
+            & (every[:, 0] >= left)
+            & (every[:, 0] <= right)
         ]
         rule_mark = 0.0
         if len(dots) >= 6:
             # Tone marks under the value's letters (Ọ, Ị) sit on the same row, but are larger than the rule's dots:
             # where there are some, the crop keeps the row and `line_crop` whites out the rest. (Cut above the
             # row, "TRỌNG" was read "TRONG".)
-            size = float(np.median([c[2] * c[3] for c in dots]))
+            sizes = dots[:, 2] * dots[:, 3]
+            size = float(np.median(sizes))
             mark_area = max(DOT_MARK_RATIO * size, MARK_SHARE * cap * cap)
-            marks = [c for c in dots if c[2] * c[3] >= mark_area]
-            if marks:
+            marks = dots[sizes >= mark_area]
+            if len(marks):
                 rule_mark = mark_area
-                limit = max(limit, max(c[1] + c[3] for c in marks) + 1.0)
+                limit = max(limit, float((marks[:, 1] + marks[:, 3]).max()) + 1.0)
             else:
-                limit = min(limit, float(np.median([c[1] for c in dots])) - 1)
+                limit = min(limit, float(np.median(dots[:, 1])) - 1)
         bottom = min(height, int(max(limit, baseline + 1)))
+        if bottom <= top:
+            continue  # squeezed out under the line above: nothing of its own to read
         left, right = max(0, left - 6), min(width, right + 6)
-        cap_top = int(np.median([c[1] for c in group]))
+        cap_top = int(statistics.median(c[1] for c in group))
         lines.append(
             ValueLine(
                 box=(x0 + left, y0 + top, right - left, bottom - top),
@@ -166,8 +171,8 @@ def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
     # The value's own glyphs reach down into its body; a mark above one of them is the value's (a tone mark),
     # anything else up there is the line above's.
     body = [(cx, cx + cw) for cx, cy, cw, ch, _ in stats[1:count] if cy + ch > cap_top + 0.5 * cap and ch > 0.3 * cap]
-    for index in range(1, count):
-        cx, cy, cw, ch, _ = stats[index]
+    foreign_labels = np.zeros(count, dtype=bool)  # whited out in one pass over the pixels, not one per glyph
+    for index, (cx, cy, cw, ch, _) in enumerate(stats[1:count].tolist(), start=1):
         if cy + ch < cap_top + 0.15 * cap:
             over_a_glyph = any(left < cx + cw and cx < right for left, right in body)
             foreign = ch > 0.45 * cap or not over_a_glyph
@@ -181,8 +186,9 @@ def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
                 and ch <= 0.3 * cap
                 and (cw * ch < line.rule_mark or cw > 0.4 * cap)  # a dot, or dots run together
             )
-        if foreign:
-            crop[labels == index] = paper
+        foreign_labels[index] = foreign
+    if foreign_labels.any():
+        crop[foreign_labels[labels]] = paper
     return crop
 
 

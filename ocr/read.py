@@ -32,9 +32,11 @@ QR_CONFIDENCE = 0.99
 MRZ_CONFIDENCE = 0.97
 AGREEMENT_CONFIDENCE = 0.99
 TEXT_CEILING = 0.85
-# Fields a decoded QR gives exactly. The number and the date of birth are still read from print: two cheap digit
-# lines that cross-check the QR.
+# Fields a decoded QR gives exactly. The number and the date of birth are still read from print where the QR is on
+# the other side (two cheap digit lines that catch a front and a back of two different cards); beside a QR on the
+# same side (the chip CCCD's front) they would only repeat it.
 QR_EXACT = ("full_name", "sex", "place_of_residence", "date_of_issue")
+QR_CROSS_CHECKED = ("id_number", "date_of_birth")
 
 
 @dataclass
@@ -155,7 +157,9 @@ def read_printed(
     for region in LAYOUTS.get(document_type, ()):
         if region.side not in grays:
             continue
-        if evidence.qr is not None and region.name in QR_EXACT:
+        if evidence.qr is not None and (
+            region.name in QR_EXACT or (region.name in QR_CROSS_CHECKED and region.side == WITH_QR[document_type])
+        ):
             continue  # the QR gives it exactly; print would only cost time
         if region.kind == "name":
             reading = _read_name(grays[region.side], region, engine, mrz_words)

@@ -219,3 +219,46 @@ def test_fronts_named_by_sight_are_named_alike_by_their_words(straightened: list
         assert verdict.side == "front", (card.source, verdict.evidence)
         # A CMND front the words name only as "a CMND" takes its generation from its number once paired.
         assert verdict.document_type in (card.document_type, "cmnd"), (card.source, verdict.evidence)
+
+
+def test_cmnd_backs_are_named_by_their_fingerprint_boxes(straightened: list) -> None:
+    """A CMND back is named by the two fingerprint boxes on its left, without reading a line, whichever way up and
+    in grey; no other side is named so (the barcode CCCD's back has the boxes, but its QR names it first)."""
+    import cv2
+
+    from ocr.classify import classify_side
+
+    sides = [(case, card) for case, _, _, cards in straightened for card in cards]
+    backs = [card for case, card in sides if case["document_type"].startswith("cmnd") and card.side == "back"]
+    assert len(backs) >= 4
+    assert all("fingerprints" in card.evidence for card in backs), [card.evidence for card in backs]
+    named_so = [card for _, card in sides if "fingerprints" in card.evidence]
+    assert {id(card) for card in named_so} == {id(card) for card in backs}
+    for card in backs:
+        grey = cv2.cvtColor(card.image, cv2.COLOR_BGR2GRAY)
+        for image, upside_down in ((grey, False), (cv2.rotate(grey, cv2.ROTATE_180), True)):
+            verdict = classify_side(image)
+            assert (verdict.side, verdict.document_type, verdict.upside_down) == ("back", "cmnd", upside_down)
+            assert "fingerprints" in verdict.evidence
+
+
+def test_cmnd_fronts_are_told_apart_by_their_title_and_agree_with_their_number(straightened: list) -> None:
+    """The 1999 card's red title along its top, the 2012 card's black motto there: the generation without reading
+    a line, the same as the digits of the number say (9 or 12)."""
+    import cv2
+
+    from ocr.classify import _cmnd_by_number
+    from ocr.engine import get_engine
+
+    fronts = [
+        (case, card)
+        for case, _, _, cards in straightened
+        for card in cards
+        if case["document_type"].startswith("cmnd") and card.side == "front" and "rules" in card.evidence
+    ]
+    assert {case["document_type"] for case, _ in fronts} == {"cmnd9", "cmnd12"}
+    for case, card in fronts:
+        assert f"{case['document_type']} title" in card.evidence, (case["case"], card.evidence)
+        assert card.document_type == case["document_type"]
+        gray = cv2.cvtColor(card.image, cv2.COLOR_BGR2GRAY)
+        assert _cmnd_by_number(gray, get_engine()) == case["document_type"], case["case"]

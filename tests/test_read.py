@@ -156,3 +156,26 @@ def test_the_date_word_is_found_past_a_seals_remnants() -> None:
     cv2.line(crop, (700, 20), (712, 45), 0, 2)  # and a stroke of the signature
     past_seal = value_word(crop, cap)
     assert past_seal is not None and past_seal.shape == alone.shape
+
+
+def test_every_value_line_is_a_box_with_pixels(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
+    """A line squeezed under the one above (the 2024 back's seal under its expiry) is left out, not cut to nothing
+    (an empty crop made the line's crop fail, and the reading with it)."""
+    import cv2
+
+    from ocr.fields import line_crop, value_lines
+    from ocr.layout import LAYOUTS
+
+    regions = 0
+    for case in sample_cases:
+        for sides in read_scans([samples / entry["file"] for entry in case["files"]]):
+            for region in LAYOUTS.get(sides.document_type, ()):
+                side = sides.front if region.side == "front" else sides.back
+                if side is None:
+                    continue
+                gray = cv2.cvtColor(side.image, cv2.COLOR_BGR2GRAY)
+                for line in value_lines(gray, region):
+                    regions += 1
+                    assert line.box[2] > 0 and line.box[3] > 0, (case["case"], region.name, line.box)
+                    assert line_crop(gray, line).size > 0
+    assert regions >= 100

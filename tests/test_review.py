@@ -219,3 +219,25 @@ def test_rejecting_needs_a_reason_and_skipping_moves_on(desk: Any) -> None:
         review = session.get(Review, second)
         assert review is not None and review.status == "rejected" and review.reason == "Ảnh mờ"
         assert session.get(Review, first).status == "pending"  # type: ignore[union-attr]
+
+
+def test_the_readings_warnings_are_shown_in_vietnamese(desk: Any) -> None:
+    """The reading writes its warnings in English (the JSON contract); the reviewer and the officer read Vietnamese."""
+    english = ["the expiry is not a renewal birthday (25, 40 or 60)", "full_name read from print differs from the MRZ"]
+    client, token = login(desk, "an")
+    review_id = review_id_of(start(client, token))
+    with Session(desk.extensions["motcua"].engine) as session:
+        draft = session.get(AccountRequest, session.get(Review, review_id).request_id)  # type: ignore[union-attr]
+        assert draft is not None
+        draft.reading = json.dumps({**json.loads(draft.reading or "{}"), "warnings": english}, ensure_ascii=False)
+        session.add(draft)
+        session.commit()
+        request_id = draft.id
+    page = client.get(f"/review/{review_id}").get_data(as_text=True)
+    assert "Ngày hết hạn không rơi vào sinh nhật tuổi 25, 40 hay 60" in page
+    assert "Họ và tên đọc từ chữ in khác với vùng MRZ" in page
+    assert not [warning for warning in english if warning in page]
+    client.post(f"/review/{review_id}", data={"csrf_token": token, "action": "approve"})
+    officer, _officer_token = login(desk, "mai")
+    counter_page = officer.get(f"/accounts/requests/{request_id}").get_data(as_text=True)
+    assert "Ngày hết hạn không rơi vào sinh nhật tuổi 25, 40 hay 60" in counter_page

@@ -46,6 +46,7 @@ from web.auth import current_officer
 from web.files import crop_response, stored_response
 from web.filters import LOCAL_ZONE
 from web.intake_messages import intake_message
+from web.reading_warnings import all_in_vietnamese
 from web.scanning import ScanJobs, scan_and_record
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -256,7 +257,7 @@ def _page(
         creator=creator,
         attachment=attachment,
         prefill=stored.get("prefill", {}),
-        warnings=stored.get("warnings", []),
+        warnings=all_in_vietnamese(stored.get("warnings", [])),
         document_type=stored.get("document_type"),
         has_scans=bool(draft.attachment_id or stored),
         station_after=_station_after(),
@@ -490,7 +491,7 @@ def _attach_reading(
         "document_type": reading["document_type"],
         "fields": prefill,
         "attachment": {"name": pdf.name, "size": pdf.size, "url": url_for("accounts.attachment", request_id=draft.id)},
-        "warnings": reading["warnings"],
+        "warnings": all_in_vietnamese(reading["warnings"]),
     }
 
 

@@ -40,21 +40,11 @@ from ocr.reading import SURE
 from web.app import db, services
 from web.auth import current_officer
 from web.files import crop_response, side_file_id, stored_response
+from web.reading_warnings import FIELD_LABELS, all_in_vietnamese
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
-LABELS = {
-    "id_number": "Số CMND/CCCD",
-    "full_name": "Họ và tên",
-    "date_of_birth": "Ngày sinh",
-    "sex": "Giới tính",
-    "nationality": "Quốc tịch",
-    "place_of_origin": "Quê quán",
-    "place_of_residence": "Nơi thường trú",
-    "date_of_issue": "Ngày cấp",
-    "date_of_expiry": "Có giá trị đến",
-    "old_id_number": "Số CMND cũ",
-}
+LABELS = FIELD_LABELS
 STATUS_LABELS = {"pending": "Chờ duyệt", "approved": "Đã duyệt", "rejected": "Đã từ chối"}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,7 +166,7 @@ def draft(review_id: int) -> Any:
         fields=fields,
         holder=holder,
         sides=sorted(stored.get("side_files", {})),
-        warnings=stored.get("warnings", []),
+        warnings=all_in_vietnamese(stored.get("warnings", [])),
         status_labels=STATUS_LABELS,
     )
     store.commit()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -43,7 +43,7 @@ class OcrEngine(Protocol):
     An implementation must: treat the whole image as one line of text; pad it itself; honour `whitelist` (the
     only characters allowed, or None); return the text stripped of surrounding space and a confidence in [0, 1]
     (0 when nothing was read). It must not keep a reference to the image after returning, and need not be
-    thread-safe (one engine per process).
+    thread-safe (`get_engine` gives each thread its own).
     """
 
     name: str
@@ -198,10 +198,20 @@ class PytesseractEngine:
         )
 
 
-@lru_cache(maxsize=1)
+# One engine per thread: libtesseract's API object holds the image and the result of its last call, so two threads
+# using one at once read each other's lines. A batch worker has one thread; the web process serves requests on
+# several (waitress) and reads [Quét]'s scans on one more.
+_per_thread = threading.local()
+
+
 def get_engine() -> OcrEngine:
-    """The process's engine: tesserocr where it imports, pytesseract otherwise."""
-    try:
-        return TesserocrEngine()
-    except ImportError:
-        return PytesseractEngine()
+    """The calling thread's engine (made on first use, the model loaded once): tesserocr where it imports,
+    pytesseract otherwise."""
+    engine: OcrEngine | None = getattr(_per_thread, "engine", None)
+    if engine is None:
+        try:
+            engine = TesserocrEngine()
+        except ImportError:
+            engine = PytesseractEngine()
+        _per_thread.engine = engine
+    return engine

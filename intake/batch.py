@@ -71,7 +71,7 @@ from intake.batch_pairing import (
     pair_loose_sides,
     read_side_numbers,
 )
-from intake.cards import CardImage, find_cards, rotate_half_turn, warp_card
+from intake.cards import CARD_SIZE, CardImage, find_cards, rotate_half_turn, warp_card
 from intake.counter import CitizenIntake, intake_sides
 from intake.errors import FileTooLarge, IntakeError, NoCardFound
 from intake.load import DEFAULT_LIMITS, load_pages, sniff
@@ -558,9 +558,70 @@ def _survey(job: SurveyJob, context: BatchContext) -> JobResult:
         except Exception:
             log.exception("%s: reading the side's number failed; it is paired without", file.name)
             numbers = []
+        _keep_side(context.storage, lone.ref, lone.card.image)
         result.loose.append(Loose(file, lone.meta, total, tuple(numbers)))
     result.items += _finish(context, complete, {file.sha256: total}, {file.sha256: data}, "one file", warnings)
     return result
+
+
+# A side its own file does not pair waits for its partner, in a later job. Its upright image is kept until then in the
+# storage folder (JPEG at quality 95: about 200 KB, 4 ms to write and read back) so that the later job neither
+# decodes its page again nor warps it again (about 20 ms a side, measured). The file itself is still read, to prove
+# it unchanged by its SHA-256 and to be stored; a kept image that is missing or damaged means the page is decoded
+# and the side cut out again, as before.
+KEPT_SIDES = "batch-sides"
+KEPT_QUALITY = 95
+
+
+def _kept_path(storage: str, ref: str) -> Path:
+    return Path(storage) / KEPT_SIDES / (hashlib.sha256(ref.encode()).hexdigest()[:40] + ".jpg")
+
+
+def _keep_side(storage: str, ref: str, image: np.ndarray) -> None:
+    path = _kept_path(storage, ref)
+    try:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, KEPT_QUALITY])
+        if not ok:
+            return
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A scan's image: for the service's user only. Written under a temporary name, then renamed: a reader sees
+        # the whole image or none. No fsync: after a crash the page is simply decoded again.
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded.tobytes())
+        os.replace(temp, path)
+    except OSError:
+        log.warning("could not keep a side for its partner's job; its page will be decoded again", exc_info=True)
+
+
+def _kept_side(storage: str, loose: Loose, file: ScanFile) -> CardImage | None:
+    """The side as the survey left it, from the storage folder; None where it was not kept (or not whole)."""
+    meta = loose.meta
+    try:
+        encoded = np.fromfile(_kept_path(storage, side_ref(file.sha256, meta.page, meta.card)), dtype=np.uint8)
+    except OSError:
+        return None
+    image = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
+    if image is None or image.shape[:2] not in (CARD_SIZE[::-1], CARD_SIZE):
+        return None
+    corners = np.array(meta.corners, dtype=np.float64)
+    return CardImage(
+        image=image,
+        source=file.name,
+        page=meta.page,
+        corners=rotate_half_turn(corners) if meta.turned else corners,
+        side=meta.side,
+        document_type=meta.document_type,
+        orientation_confidence=meta.orientation_confidence,
+        evidence=list(meta.evidence),
+    )
+
+
+def _drop_kept(storage: str, refs: Iterable[str]) -> None:
+    for ref in refs:
+        with contextlib.suppress(OSError):
+            _kept_path(storage, ref).unlink()
 
 
 def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
@@ -572,12 +633,13 @@ def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
     try:
         for sha, file in files.items():
             data = contents[sha] = _read_file(file, context.storage)
-            pages = {page.index: page for page in load_pages(data, name=file.name)}
-            for loose in job.sides:
-                if loose.file.sha256 == sha:
-                    card = _card_again(pages[loose.meta.page], loose.meta)
-                    found.append(_Found(file, side_ref(sha, loose.meta.page, loose.meta.card), card, loose.meta))
-                    totals[sha] = loose.file_sides
+            mine = [loose for loose in job.sides if loose.file.sha256 == sha]
+            kept = [_kept_side(context.storage, loose, file) for loose in mine]
+            pages = {page.index: page for page in load_pages(data, name=file.name)} if None in kept else {}
+            for loose, card in zip(mine, kept, strict=True):
+                card = card or _card_again(pages[loose.meta.page], loose.meta)
+                found.append(_Found(file, side_ref(sha, loose.meta.page, loose.meta.card), card, loose.meta))
+                totals[sha] = loose.file_sides
     except Exception as error:  # the survey read these files: anything now is the file changing, or a bug
         result.items.append(_transient(list(files.values()), job.pairing, error))
         return result
@@ -586,6 +648,7 @@ def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
         # Nothing on the two sides to compare (a CMND's back shows no number): the pairing is the files' guess.
         warnings.append(f"the sides were paired by their files' {job.pairing} alone: check they are one person's")
     result.items += _finish(context, found, totals, contents, job.pairing, warnings)
+    _drop_kept(context.storage, (f.ref for f in found))
     return result
 
 

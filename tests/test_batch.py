@@ -25,6 +25,7 @@ from forms.db import make_engine
 from forms.models import AccountRequest, Batch, BatchItem, BatchSide, StoredFile
 from intake.batch import (
     HANG,
+    KEPT_SIDES,
     RESULTS,
     BatchContext,
     ItemOutcome,
@@ -249,6 +250,43 @@ def test_sides_are_paired_in_every_layout(samples: Path, sample_cases: list[dict
     assert not problems, "\n".join(problems)
     assert summary.counts["ok"] == sum(len(names) for names, _ in layouts.values())
     assert summary.counts["partial"] == summary.counts["failed"] == 0
+    # The sides their files did not pair were kept for their partners' jobs, and taken away by them.
+    kept = places["storage"] / KEPT_SIDES
+    assert kept.is_dir() and not list(kept.iterdir())
+    assert kept.stat().st_mode & 0o077 == 0
+
+
+def test_a_kept_side_is_taken_whole_or_not_at_all(
+    samples: Path, sample_cases: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A side kept for its partner's job comes back as the survey left it; a damaged or missing one is not used
+    (the page is decoded again instead)."""
+    import numpy as np
+
+    from intake.batch import CardMeta, Loose, _keep_side, _kept_side, side_ref
+    from intake.load import load_pages
+    from intake.pipeline import straighten
+
+    case = _case(sample_cases, "c002")
+    name = _sides(case)["back"]
+    data = (samples / name).read_bytes()
+    file = ScanFile(str(samples / name), name, hashlib.sha256(data).hexdigest(), len(data))
+    card = straighten(load_pages(data, name=name)[0])[0]
+    outline = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    meta = CardMeta(page=0, card=0, corners=outline, turned=True, side=card.side,
+                    document_type=card.document_type, orientation_confidence=1.0, evidence=("seal",))  # fmt: skip
+    loose = Loose(file, meta, 1)
+    storage = str(tmp_path / "storage")
+    assert _kept_side(storage, loose, file) is None  # nothing kept yet
+    _keep_side(storage, side_ref(file.sha256, 0, 0), card.image)
+    kept = _kept_side(storage, loose, file)
+    assert kept is not None and kept.image.shape == card.image.shape and kept.side == card.side
+    assert float(np.abs(kept.image.astype(int) - card.image.astype(int)).mean()) < 2.0  # JPEG at quality 95
+    assert kept.corners.tolist() == [[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]  # the survey's half turn
+    [path] = (tmp_path / "storage" / KEPT_SIDES).iterdir()
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(path.read_bytes()[:5000])  # cut short, as by a crash while writing
+    assert _kept_side(storage, loose, file) is None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -72,6 +72,18 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _open_a_new_request(page: Any, live: Any) -> None:
+    """Log in as the counter's officer and open [Thêm mới]; the page is marked so that a reload would show."""
+    page.goto(f"{live.url}/login")
+    page.fill("input[name=username]", live.username)
+    page.fill("input[name=password]", live.password)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(re.compile(r"/accounts/$"))
+    page.get_by_role("button", name="Thêm mới").click()
+    page.wait_for_url(re.compile(r"/accounts/requests/\d+$"))
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+
+
 def test_scans_saved_into_the_station_folder_fill_the_open_counter_page(
     page: Any, live: LiveApp, tmp_path: Path
 ) -> None:
@@ -85,14 +97,7 @@ def test_scans_saved_into_the_station_folder_fill_the_open_counter_page(
     folder.mkdir()
     try:
         with watching(live, folder):
-            page.goto(f"{live.url}/login")
-            page.fill("input[name=username]", live.username)
-            page.fill("input[name=password]", live.password)
-            page.get_by_role("button", name="Đăng nhập").click()
-            page.wait_for_url(re.compile(r"/accounts/$"))
-            page.get_by_role("button", name="Thêm mới").click()
-            page.wait_for_url(re.compile(r"/accounts/requests/\d+$"))
-            page.evaluate("() => { window.stillTheSamePage = true; }")
+            _open_a_new_request(page, live)
             expect(page.locator("#id_number")).to_have_value("")
 
             # The front: the request has no scans yet, so it is taken at once.
@@ -137,14 +142,7 @@ def test_quet_shows_the_wait_then_fills_the_form(
     truth = next(case for case in cases if case["case"] == "c007")["fields"]  # both sides on one 300 dpi page
     live.app.config["SCANNER"] = card_on_the_glass(tmp_path / "flatbed", monkeypatch, SAMPLES / "img0160.jpeg", 3.0)
     try:
-        page.goto(f"{live.url}/login")
-        page.fill("input[name=username]", live.username)
-        page.fill("input[name=password]", live.password)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(re.compile(r"/accounts/$"))
-        page.get_by_role("button", name="Thêm mới").click()
-        page.wait_for_url(re.compile(r"/accounts/requests/\d+$"))
-        page.evaluate("() => { window.stillTheSamePage = true; }")
+        _open_a_new_request(page, live)
 
         page.get_by_role("button", name="Quét", exact=True).click()
         expect(page.locator("#scan-status")).to_contain_text("Đang quét")

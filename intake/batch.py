@@ -181,6 +181,20 @@ class CardMeta:
         corners = tuple((float(x), float(y)) for x, y in data["corners"])
         return cls(**{**data, "corners": corners, "evidence": tuple(data["evidence"])})
 
+    def card_image(self, upright: np.ndarray, source: str) -> CardImage:
+        """The side as the survey made it, given its upright image again: no finding or classifying twice."""
+        corners = np.array(self.corners, dtype=np.float64)
+        return CardImage(
+            image=upright,
+            source=source,
+            page=self.page,
+            corners=rotate_half_turn(corners) if self.turned else corners,
+            side=self.side,
+            document_type=self.document_type,
+            orientation_confidence=self.orientation_confidence,
+            evidence=list(self.evidence),
+        )
+
 
 @dataclass(frozen=True)
 class GroupJob:
@@ -584,13 +598,8 @@ def _keep_side(storage: str, ref: str, image: np.ndarray) -> None:
         if not ok:
             return
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # A scan's image: for the service's user only. Written under a temporary name, then renamed: a reader sees
-        # the whole image or none. No fsync: after a crash the page is simply decoded again.
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(temp, path)
+        # A scan's image: for the service's user only. Not durable: after a crash the page is decoded again.
+        write_atomic(path, encoded.tobytes(), 0o600, durable=False)
     except OSError:
         log.warning("could not keep a side for its partner's job; its page will be decoded again", exc_info=True)
 
@@ -603,19 +612,9 @@ def _kept_side(storage: str, loose: Loose, file: ScanFile) -> CardImage | None:
     except OSError:
         return None
     image = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
-    if image is None or image.shape[:2] not in (CARD_SIZE[::-1], CARD_SIZE):
+    if image is None or image.shape[:2] != CARD_SIZE[::-1]:
         return None
-    corners = np.array(meta.corners, dtype=np.float64)
-    return CardImage(
-        image=image,
-        source=file.name,
-        page=meta.page,
-        corners=rotate_half_turn(corners) if meta.turned else corners,
-        side=meta.side,
-        document_type=meta.document_type,
-        orientation_confidence=meta.orientation_confidence,
-        evidence=list(meta.evidence),
-    )
+    return meta.card_image(image, file.name)
 
 
 def _drop_kept(storage: str, refs: Iterable[str]) -> None:
@@ -653,22 +652,9 @@ def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
 
 
 def _card_again(page: Any, meta: CardMeta) -> CardImage:
-    """The side as the survey made it, from its outline and its half turn, without finding or classifying again."""
-    corners = np.array(meta.corners, dtype=np.float64)
-    image = warp_card(page.image, corners)
-    if meta.turned:
-        image = cv2.rotate(image, cv2.ROTATE_180)
-        corners = rotate_half_turn(corners)
-    return CardImage(
-        image=image,
-        source=page.source,
-        page=page.index,
-        corners=corners,
-        side=meta.side,
-        document_type=meta.document_type,
-        orientation_confidence=meta.orientation_confidence,
-        evidence=list(meta.evidence),
-    )
+    """The side cut out of its page again, from its outline and its half turn."""
+    image = warp_card(page.image, np.array(meta.corners, dtype=np.float64))
+    return meta.card_image(cv2.rotate(image, cv2.ROTATE_180) if meta.turned else image, page.source)
 
 
 def _finish(
@@ -931,20 +917,26 @@ def _free_pdf_name(session: Session, batch_id: int, base: str) -> str:
     return name
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """The file complete or absent, never half-written: a temporary name beside it, fsync, rename, fsync the folder."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o640, *, durable: bool = True) -> None:
+    """The file complete or absent, never half-written: a temporary name beside it, fsync, rename, fsync the folder.
+
+    `durable=False` leaves out the fsyncs, for a file that is only a cache: after a crash it may be missing, never
+    half-written."""
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             os.fchmod(out.fileno(), mode)
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         folder = os.open(path.parent, os.O_RDONLY)
         try:

@@ -111,10 +111,14 @@ def _weight(line: TextLine) -> float:
 
 @dataclass
 class _Codes:
-    qr: bool  # a QR code (decoded or only located) is on this side
-    qr_text: str | None
+    seen: tuple[tuple[float, float], ...]  # centres of every code located on this side, decoded or not
+    qr_text: str | None = None
     qr_centre: tuple[float, float] | None = None
-    seen: tuple[tuple[float, float], ...] = ()  # centres of every code located, decoded or not
+
+    @property
+    def qr(self) -> bool:
+        """A QR code (decoded or only located) is on this side."""
+        return bool(self.seen)
 
 
 def _find_qr(gray: np.ndarray) -> _Codes:
@@ -123,8 +127,8 @@ def _find_qr(gray: np.ndarray) -> _Codes:
     seen = tuple((x + w / 2, y + h / 2) for x, y, w, h in (code.box for code in found))
     for code, centre in zip(found, seen, strict=True):
         if code.text is not None:
-            return _Codes(qr=True, qr_text=code.text, qr_centre=centre, seen=seen)
-    return _Codes(qr=bool(found), qr_text=None, seen=seen)
+            return _Codes(seen, qr_text=code.text, qr_centre=centre)
+    return _Codes(seen)
 
 
 # The generation whose cards were issued on a date, from the generations table of vn-id-cards.md: barcode CCCD
@@ -227,7 +231,7 @@ def classify_side(card: np.ndarray, engine: OcrEngine | None = None) -> SideClas
         # card by its chip, the CMND by its dotted rules.
         if _front_chip(card, upside_down=emblem):
             return SideClass("front", "cancuoc2024", emblem, 1.0, evidence=["emblem", "chip"])
-        if (by_rules := _front_by_rules(gray, engine, upside_down=emblem, card=card)) is not None:
+        if (by_rules := _front_by_rules(card, gray, engine, upside_down=emblem)) is not None:
             return by_rules
         if _red_number(card, upside_down=emblem):
             return SideClass("front", "cccd_barcode", emblem, 1.0, evidence=["emblem", "red number"])
@@ -359,13 +363,19 @@ CHIP_BOX = (30, 470, 270, 630)  # x0, y0, x1, y1 on the upright front
 CHIP_YELLOW = 3000
 
 
-def _box_colours(card: np.ndarray, box: tuple[int, int, int, int], *, upside_down: bool) -> tuple[int, int]:
-    """Red and yellow pixels in a box given on the upright front, for a front whose way up the emblem told."""
-    height, width = card.shape[:2]
+def _box_of(image: np.ndarray, box: tuple[int, int, int, int], *, upside_down: bool) -> np.ndarray:
+    """What lies in a box given on the upright side (x0, y0, x1, y1), on an image that may be upside down (the box
+    turned with it, its content not: counting pixels needs no turn)."""
+    height, width = image.shape[:2]
     x0, y0, x1, y1 = box
     if upside_down:
         x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
-    return _emblem_counts(cv2.cvtColor(np.ascontiguousarray(card[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV))
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
+def _box_colours(card: np.ndarray, box: tuple[int, int, int, int], *, upside_down: bool) -> tuple[int, int]:
+    """Red and yellow pixels in a box given on the upright front, for a front whose way up the emblem told."""
+    return _emblem_counts(cv2.cvtColor(_box_of(card, box, upside_down=upside_down), cv2.COLOR_BGR2HSV))
 
 
 def _front_chip(card: np.ndarray, *, upside_down: bool) -> bool:
@@ -382,12 +392,10 @@ RULES_BOX = (280, 150, 1000, 600)  # x0, y0, x1, y1 on the upright front
 RULE_DOTS = 20
 
 
-def _front_by_rules(
-    gray: np.ndarray, engine: OcrEngine, *, upside_down: bool, card: np.ndarray | None = None
-) -> SideClass | None:
-    """A CMND front (its way up known from the emblem) by its dotted rules, its generation by the colour of its top
-    line (`card`, BGR) or else its number's digits; None where the rules are not seen or the number does not say
-    (the words decide then)."""
+def _front_by_rules(card: np.ndarray, gray: np.ndarray, engine: OcrEngine, *, upside_down: bool) -> SideClass | None:
+    """A CMND front (its way up known from the emblem; `card` in BGR, `gray` the same in grey) by its dotted rules,
+    its generation by the colour of its top line or else its number's digits; None where the rules are not seen or
+    the number does not say (the words decide then)."""
     upright = cv2.rotate(gray, cv2.ROTATE_180) if upside_down else gray
     x0, y0, x1, y1 = RULES_BOX
     binary = cv2.adaptiveThreshold(
@@ -398,8 +406,7 @@ def _front_by_rules(
     dots = stats[1:count][(widths >= 2) & (widths <= 6) & (heights >= 2) & (heights <= 6)]
     if len(dots) < RULE_DOTS or np.bincount(dots[:, 1] // 4).max() < RULE_DOTS:
         return None
-    by_title = _cmnd_by_title(card, upside_down=upside_down) if card is not None and card.ndim == 3 else None
-    if by_title is not None:
+    if (by_title := _cmnd_by_title(card, upside_down=upside_down)) is not None:
         return SideClass("front", by_title, upside_down, 1.0, evidence=["emblem", "rules", f"{by_title} title"])
     document_type = _cmnd_by_number(upright, engine)
     if document_type == "cmnd":
@@ -418,11 +425,7 @@ TITLE_BLACK = 300
 
 def _cmnd_by_title(card: np.ndarray, *, upside_down: bool) -> str | None:
     """The generation of a CMND front (its way up known) by the colour of its top line, or None where unclear."""
-    height, width = card.shape[:2]
-    x0, y0, x1, y1 = TITLE_BOX
-    if upside_down:
-        x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
-    hsv = cv2.cvtColor(np.ascontiguousarray(card[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV)
+    hsv = cv2.cvtColor(_box_of(card, TITLE_BOX, upside_down=upside_down), cv2.COLOR_BGR2HSV)
     red, _ = _emblem_counts(hsv)
     black = int(np.count_nonzero((hsv[..., 2] < 90) & (hsv[..., 1] < 90)))
     if red >= TITLE_RED and black < TITLE_BLACK // 2:
@@ -495,8 +498,7 @@ def _fingerprint_frames(gray: np.ndarray) -> bool | None:
         return None
     # The barcode CCCD's back has the same boxes, and its QR in the top-right corner; smudged past being located,
     # the code still darkens its corner as no CMND's words do.
-    x0, y0, x1, y1 = QR_CORNER_BOX
-    corner = binary[height - y1 : height - y0, width - x1 : width - x0] if turned else binary[y0:y1, x0:x1]
+    corner = _box_of(binary, QR_CORNER_BOX, upside_down=turned)
     return turned if np.count_nonzero(corner) < QR_CORNER_INK * corner.size else None
 
 

@@ -169,6 +169,7 @@ def main() -> int:
         started = time.perf_counter()
         generate_samples(folder, args.count, args.seed)
         print(f"generated {args.count} cards in {time.perf_counter() - started:.0f} s into {folder}")
+    citizens = len(json.loads((folder / "truth.json").read_text(encoding="utf-8"))["cases"])
     files = [path for path in folder.iterdir() if path.is_file() and path.name != "truth.json"]
     size = sum(path.stat().st_size for path in files)
     print(f"{args.count} cards (seed {args.seed}), {len(files)} scan files, {size / 1e6:.0f} MB; {os.cpu_count()} CPUs")
@@ -190,31 +191,35 @@ def main() -> int:
                 "seconds": summary.seconds,
                 "cards": summary.cards,
                 "rate": summary.cards / summary.seconds,
-                "per_worker": summary.cards / summary.seconds / max(1, workers),
                 "peak_mb": peak_mb,
                 "quality": quality,
                 "pairings": summary.pairings,
                 "retry": summary.counts["retry"],
                 "cpu_per_card": cpu / summary.cards,
+                "cpu_per_citizen": cpu / citizens,
+                "citizens_per_s": citizens / summary.seconds,
                 "load": load,
             }
         )
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    # Two counts: the batch's items (a two-sided card, or a side left alone), and the citizens whose two sides the
+    # folder holds, which is what the aim counts (two-sided cards per second per core).
     print(
-        f"{'workers':>9} {'wall s':>8} {'cards':>6} {'cards/s':>8} {'per worker':>10} {'CPU s/card':>10} "
-        f"{'cards/CPU-s':>11} {'peak MB/worker':>15}  load average (1 min) before → after"
+        f"{'workers':>9} {'wall s':>8} {'items':>6} {'items/s':>8} {'CPU s/item':>10} {'citizens/s':>10} "
+        f"{'CPU s/citizen':>13} {'citizens/CPU-s':>14} {'peak MB/worker':>15}  load average (1 min) before → after"
     )
     for r in rows:
         print(
-            f"{r['workers']:>9} {r['seconds']:>8.1f} {r['cards']:>6} {r['rate']:>8.2f} {r['per_worker']:>10.2f} "
-            f"{r['cpu_per_card']:>10.3f} {1 / r['cpu_per_card']:>11.2f} {r['peak_mb']:>15.0f}  {r['load']}"
+            f"{r['workers']:>9} {r['seconds']:>8.1f} {r['cards']:>6} {r['rate']:>8.2f} {r['cpu_per_card']:>10.3f} "
+            f"{r['citizens_per_s']:>10.2f} {r['cpu_per_citizen']:>13.3f} {1 / r['cpu_per_citizen']:>14.2f} "
+            f"{r['peak_mb']:>15.0f}  {r['load']}"
         )
     print(f"\nparent process peak: {parent_mb:.0f} MB (the folder's inventory, the pairing, the results file)")
     for r in rows:
         quality, pairings = r["quality"], r["pairings"]
         print(
-            f"{r['workers']} worker(s): cards paired right {quality['right']}, one side only {quality['one side']}, "
+            f"{r['workers']} worker(s): items paired right {quality['right']}, one side only {quality['one side']}, "
             f"mixing two citizens {quality['mixed']}, failed {quality['failed']}, retry {r['retry']}; "
             "pairing: " + ", ".join(f"{k} {v}" for k, v in pairings.most_common())
         )
@@ -222,7 +227,8 @@ def main() -> int:
     if args.broker:
         print("celery: the workers were up and their models loaded before the clock started; the wall time includes")
         print("copying the scans into the storage folder and the round trips through Redis and PostgreSQL")
-    print("CPU time is the batch's and its workers' own, whatever else the machine runs: cards/CPU-s is per core")
+    print(f"{citizens} citizens, each a two-sided card: citizens/CPU-s is two-sided cards per second per core")
+    print("CPU time is the batch's and its workers' own, whatever else the machine runs")
     return 0
 
 

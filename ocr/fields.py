@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import unicodedata
@@ -40,6 +41,8 @@ class RawField:
     confidence: float
     box: tuple[int, int, int, int] | None
     crops: list[np.ndarray]
+    # The first line was read from where its value starts, its label left out of the image (`after_label`).
+    label_cut: bool = False
 
 
 def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
@@ -268,6 +271,30 @@ def value_word(crop: np.ndarray, cap: float) -> np.ndarray | None:
     return crop[:, max(0, start - margin) : min(crop.shape[1], right_edge + margin)]
 
 
+def after_label(crop: np.ndarray, line: ValueLine, label_end: int) -> np.ndarray | None:
+    """The line from its value's first word on, where a gap between words lies at the label's end; else None.
+
+    Tesseract's time follows the line's length, and the place lines' labels ("Nơi ĐKHK thường trú") take a
+    quarter to two fifths of it. A gap is taken within half a capital of `label_end` (card x): the gaps after
+    labels were 15-20 px on the generated cards, and a label's words stood within 3 px of the same x on every
+    card of a generation. A line whose label runs into its value with no gap there is read whole, as before.
+    """
+    cap = line.height
+    end = label_end - line.box[0]
+    if end <= 0:
+        return None
+    words = _words(crop, cap)
+    gaps = [
+        (abs((before[1] + after[0]) / 2 - end), after[0])
+        for before, after in itertools.pairwise(words)
+        if before[1] <= end + 0.5 * cap and after[0] >= end - 0.5 * cap
+    ]
+    if not gaps:
+        return None
+    start = min(gaps)[1]
+    return crop[:, max(0, start - int(0.2 * cap)) :]
+
+
 def _read_value(crop: np.ndarray, kind: str, engine: OcrEngine, cap: float = 0.0) -> OcrLine:
     """One line with the settings its kind needs; numbers and dates that do not come out are read again."""
     if kind not in _EXPECTED:
@@ -312,8 +339,19 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     if not lines:
         return RawField(region, [], 0.0, None, [])
     texts, confidences, crops = [], [], []
-    for line in lines:
+    label_cut = False
+    for index, line in enumerate(lines):
         crop = line_crop(gray, line)
+        if index == 0 and region.label_end and (value := after_label(crop, line, region.label_end)) is not None:
+            result = engine.read_line(value, lang="vie")
+            # Now and then Tesseract finds no line at all in the value alone (a mark of the line above along its
+            # top edge) that it reads within the whole line: then the whole line, label and all, as before.
+            if result.text:
+                texts.append(result.text)
+                confidences.append(result.confidence)
+                crops.append(value)
+                label_cut = True
+                continue
         result = _read_tail(crop, region, engine, line.height) or _read_value(crop, region.kind, engine, line.height)
         texts.append(result.text)
         confidences.append(result.confidence)
@@ -323,4 +361,4 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     x2 = [line.box[0] + line.box[2] for line in lines]
     y2 = [line.box[1] + line.box[3] for line in lines]
     box = (min(xs), min(ys), max(x2) - min(xs), max(y2) - min(ys))
-    return RawField(region, texts, float(np.mean(confidences)), box, crops)
+    return RawField(region, texts, float(np.mean(confidences)), box, crops, label_cut)

@@ -31,10 +31,14 @@ class FieldRegion:
     # (upper case, no marks), matches `tail_expect`; anything else reads the whole line as before.
     tail_words: int = 0
     tail_expect: str = ""
+    # Card x where the label printed before the value on the value's first line ends ("Nguyên quán", "Nơi thường
+    # trú:"); 0 where the value has its line to itself. Labels sit where the card's design puts them, so the first
+    # gap between words at this x is where the value starts: the line is read from there (see `ocr.fields`).
+    label_end: int = 0
 
 
-def _f(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
-    return FieldRegion(name, "front", box, kind, lines)
+def _f(name: str, box: Box, kind: str, lines: int = 1, label_end: int = 0) -> FieldRegion:
+    return FieldRegion(name, "front", box, kind, lines, label_end=label_end)
 
 
 def _b(name: str, box: Box, kind: str, lines: int = 1) -> FieldRegion:
@@ -51,8 +55,8 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         _f("id_number", (430, 84, 1000, 162), "number"),
         _f("full_name", (280, 156, 1000, 224), "name"),
         _f("date_of_birth", (280, 266, 1000, 328), "date"),
-        _f("place_of_origin", (280, 320, 1000, 432), "text", 2),
-        _f("place_of_residence", (280, 424, 1000, 536), "text", 2),
+        _f("place_of_origin", (280, 320, 1000, 432), "text", 2, label_end=465),
+        _f("place_of_residence", (280, 424, 1000, 536), "text", 2, label_end=576),
         _b("date_of_issue", (470, 236, 1000, 296), "written_date"),
     ),
     "cmnd12": (
@@ -60,8 +64,8 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         _f("full_name", (280, 202, 1000, 262), "name"),
         _f("date_of_birth", (280, 254, 1000, 314), "date"),
         _f("sex", (280, 302, 610, 362), "sex"),
-        _f("place_of_origin", (280, 352, 1000, 458), "text", 2),
-        _f("place_of_residence", (280, 448, 1000, 554), "text", 2),
+        _f("place_of_origin", (280, 352, 1000, 458), "text", 2, label_end=423),
+        _f("place_of_residence", (280, 448, 1000, 554), "text", 2, label_end=494),
         _f("date_of_expiry", (30, 534, 278, 584), "date"),
         _b("date_of_issue", (470, 190, 1000, 252), "written_date"),
     ),
@@ -71,8 +75,8 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         _f("date_of_birth", (280, 300, 1000, 354), "date"),
         _f("sex", (280, 346, 605, 400), "sex"),
         _nationality((605, 346, 1000, 400)),
-        _f("place_of_origin", (280, 392, 1000, 487), "text", 2),
-        _f("place_of_residence", (280, 480, 1000, 575), "text", 2),
+        _f("place_of_origin", (280, 392, 1000, 487), "text", 2, label_end=409),
+        _f("place_of_residence", (280, 480, 1000, 575), "text", 2, label_end=469),
         _f("date_of_expiry", (30, 524, 278, 570), "date"),
         _b("date_of_issue", (460, 314, 1000, 368), "date"),
     ),
@@ -83,7 +87,7 @@ LAYOUTS: dict[str, tuple[FieldRegion, ...]] = {
         _f("sex", (280, 394, 595, 444), "sex"),
         _nationality((595, 394, 1000, 444)),
         _f("place_of_origin", (280, 476, 1000, 522), "text"),
-        _f("place_of_residence", (280, 514, 1000, 606), "text", 2),
+        _f("place_of_residence", (280, 514, 1000, 606), "text", 2, label_end=657),
         _f("date_of_expiry", (30, 556, 278, 604), "date"),
         _b("date_of_issue", (36, 272, 610, 324), "date"),
     ),

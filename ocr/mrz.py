@@ -955,13 +955,46 @@ def read_mrz(back: np.ndarray, engine: OcrEngine | None = None) -> MrzReading | 
     return MrzReading(data=data, lines=texts, boxes=boxes, confidence=mrz_confidence(data))
 
 
+def read_mrz_numbers(back: np.ndarray, engine: OcrEngine | None = None) -> MrzData | None:
+    """Line 1 of the MRZ alone: the document number and the ID number with their check digits; None without an MRZ.
+
+    For telling which back goes with which front, where the other two lines (birth, expiry, name) are not needed:
+    one Tesseract call of ~17 ms instead of three. Line 1 is read as `read_mrz` reads it, again with its own
+    characters and then binarised while its checks fail. The result's line 2 and 3 checks are false (not read).
+    """
+    gray = back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGR2GRAY)
+    gray, boxes = _level_mrz(gray)
+    if not boxes:
+        return None
+    if engine is None:
+        from ocr.engine import get_engine
+
+        engine = get_engine()
+    crop = _crop(gray, boxes[0])
+    text = engine.read_line(_compact(crop, _glyphs(crop)), lang="eng", whitelist=MRZ_WHITELIST).text
+    data = _parse_or_none([text], None)
+    for prepare in (_as_is, _binarised):
+        if data is not None and _numbers_hold(data):
+            break
+        text = engine.read_line(prepare(crop), lang="eng", whitelist=_LINE_WHITELISTS[0]).text
+        other = _parse_or_none([text], None)
+        if _score(other) > _score(data):
+            data = other
+    return data
+
+
+def _numbers_hold(data: MrzData) -> bool:
+    checks = data.checks
+    return checks["document_number"] and checks["id_number"] and checks["document_matches_id"]
+
+
 def _doubtful_lines(data: MrzData | None) -> list[int]:
     """Which of lines 1 and 2 (0, 1) to read again: those whose checks fail, both when only the composite does."""
     if data is None:
         return [0, 1]
     checks = data.checks
     doubtful = []
-    if not (checks["document_number"] and checks["id_number"] and checks["document_matches_id"]):
+    if not _numbers_hold(data):
         doubtful.append(0)
     if not (checks["birth"] and checks["expiry"]):
         doubtful.append(1)

@@ -295,7 +295,9 @@ def _normalise(raw: RawField, document_type: str) -> FieldReading | None:
             return FieldReading(None, 0.0, "ocr", region.side, raw.box, raw=text)
     else:
         first, *rest = raw.texts
-        value = _clean_text(" ".join([_strip_label(_after_label(first)), *rest]))
+        if not raw.label_cut:  # the label was read with the value: its text comes off
+            first = _strip_label(_after_label(first))
+        value = _clean_text(" ".join([first, *rest]))
         # Tesseract's confidence does not see a lost tone mark in a long address: printed text alone is never
         # "sure"; the officer's eye (or the QR) confirms it.
         confidence = min(confidence, TEXT_CEILING)

@@ -19,6 +19,7 @@ from ocr.mrz import (
     compose_td1,
     parse_td1,
     read_mrz,
+    read_mrz_numbers,
     strip_diacritics,
     td1_checks,
 )
@@ -377,6 +378,26 @@ def test_mrz_found_where_a_real_card_puts_it(sample_reads: list[_SampleRead], dx
     assert reading.data.verified
 
 
+@pytest.mark.slow
+def test_line_one_alone_gives_the_numbers(sample_reads: list[_SampleRead]) -> None:
+    """What pairing reads of a loose back: the MRZ's first line, its two numbers checked, the rest left unread."""
+    from ocr.engine import get_engine
+
+    for read in sample_reads:
+        data = read_mrz_numbers(read.back, get_engine())
+        if not read.case["mrz"]:
+            assert data is None, read.case["case"]
+            continue
+        assert data is not None, read.case["case"]
+        assert data.lines[0] == read.case["mrz"][0], read.case["case"]
+        assert data.id_number == read.case["fields"]["id_number"]
+        assert data.document_number == data.id_number[-9:]
+        assert data.checks["id_number"] and data.checks["document_number"] and data.checks["document_matches_id"]
+        # Line 2 was not read: nothing of it may pass for read.
+        assert data.date_of_birth is None and not data.checks["birth"] and not data.checks["composite"]
+
+
 def test_a_blank_card_has_no_mrz() -> None:
     assert read_mrz(np.full((638, 1011, 3), 235, np.uint8)) is None
     assert read_mrz(np.full((638, 1011), 235, np.uint8)) is None
+    assert read_mrz_numbers(np.full((638, 1011), 235, np.uint8)) is None

@@ -179,3 +179,29 @@ def test_every_value_line_is_a_box_with_pixels(samples: Path, sample_cases: list
                     assert line.box[2] > 0 and line.box[3] > 0, (case["case"], region.name, line.box)
                     assert line_crop(gray, line).size > 0
     assert regions >= 100
+
+
+def test_a_place_line_is_read_from_where_its_label_ends() -> None:
+    """The label before a place's first line ("Quê quán:") is cut off at the gap where the card's design ends it;
+    where no gap lies there (the label run into the value, or printed elsewhere), the line is read whole."""
+    import cv2
+    import numpy as np
+
+    from ocr.fields import ValueLine, after_label
+
+    def line_of(label: str, value: str, value_x: int) -> tuple[np.ndarray, ValueLine]:
+        crop = np.full((50, 900), 255, np.uint8)
+        cv2.putText(crop, label, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+        cv2.putText(crop, value, (value_x, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+        return crop, ValueLine(box=(280, 390, 900, 50), height=22.0)
+
+    crop, line = line_of("Que quan:", "Hai Phu, Hai Lang", 200)
+    label_end = 280 + 6 + cv2.getTextSize("Que quan:", cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)[0][0]
+    value = after_label(crop, line, label_end)
+    assert value is not None
+    # What is left starts just before the value's first glyph: nothing of the label, nothing of the value lost.
+    assert 200 - 12 <= crop.shape[1] - value.shape[1] <= 200
+    # The card's label elsewhere (its end inside the value's first word, "Hai"): no gap there, nothing cut.
+    assert after_label(crop, line, label_end + 80) is None
+    # A line starting past the label's end has no label in it.
+    assert after_label(crop, ValueLine(box=(label_end + 5, 390, 900, 50), height=22.0), label_end) is None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,6 +41,10 @@ def _serialise_sqlite(engine: Engine) -> None:
 
 def alembic_config(url: str) -> Config:
     """Alembic's configuration, built here so that no alembic.ini has to be found on disk."""
+    # Imported here, not with the module: every process that opens the database imports this module (each batch
+    # worker, each command), and only migrating needs Alembic, a quarter of a second of CPU to import.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -48,6 +53,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database's tables up to `revision` (the newest by default)."""
+    from alembic import command
+
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -301,7 +301,7 @@ class Loose:
             "file": self.file.to_json(),
             "meta": self.meta.to_json(),
             "file_sides": self.file_sides,
-            "numbers": [dataclasses.asdict(number) for number in self.numbers],
+            "numbers": [number.to_json() for number in self.numbers],
         }
 
     @classmethod
@@ -310,7 +310,7 @@ class Loose:
             ScanFile.from_json(data["file"]),
             CardMeta.from_json(data["meta"]),
             data["file_sides"],
-            tuple(SideNumber(**number) for number in data["numbers"]),
+            tuple(SideNumber.from_json(number) for number in data["numbers"]),
         )
 
 
@@ -637,6 +637,9 @@ def _loose_cards(job: CardsJob, context: BatchContext) -> JobResult:
             pages = {page.index: page for page in load_pages(data, name=file.name)} if None in kept else {}
             for loose, card in zip(mine, kept, strict=True):
                 card = card or _card_again(pages[loose.meta.page], loose.meta)
+                for number in loose.numbers:
+                    if number.reading is not None:  # the printed number, read by the survey: not read again
+                        card.printed["id_number"], card.printed_as = number.reading, loose.meta.document_type
                 found.append(_Found(file, side_ref(sha, loose.meta.page, loose.meta.card), card, loose.meta))
                 totals[sha] = loose.file_sides
     except Exception as error:  # the survey read these files: anything now is the file changing, or a bug

@@ -8,16 +8,16 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 import cv2
 
 from intake.cards import CardImage
 from ocr.engine import OcrEngine, get_engine
-from ocr.fields import read_region
-from ocr.layout import LAYOUTS
 from ocr.mrz import read_mrz_numbers
 from ocr.qr import QrPayloadError, find_qr, parse_qr_payload
-from ocr.reading import SURE
+from ocr.read import read_printed_field
+from ocr.reading import SURE, FieldReading
 
 # ---------------------------------------------------------------------------------------------------------
 # Names
@@ -104,6 +104,19 @@ class SideNumber:
     value: str  # 9 or 12 digits; for "mrz9" the 9-digit document number, the last nine of the ID number
     source: str  # print | qr | mrz | mrz9
     sure: bool
+    # For "print": the field as read, handed to the card's reading once the sides are paired (not read twice).
+    reading: FieldReading | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        # Unrounded, with what the engine returned: the card's reading takes it as if it had read it itself.
+        found = self.reading
+        reading = None if found is None else {**found.to_json(), "confidence": found.confidence, "raw": found.raw}
+        return {"value": self.value, "source": self.source, "sure": self.sure, "reading": reading}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SideNumber:
+        reading = data.get("reading")
+        return cls(data["value"], data["source"], data["sure"], FieldReading.from_json(reading) if reading else None)
 
 
 def read_side_numbers(card: CardImage, engine: OcrEngine | None = None) -> list[SideNumber]:
@@ -132,16 +145,9 @@ def read_side_numbers(card: CardImage, engine: OcrEngine | None = None) -> list[
         elif data is not None and data.checks.get("document_number") and re.fullmatch(r"\d{9}", data.document_number):
             numbers.append(SideNumber(data.document_number, "mrz9", True))
     if card.side != "back" and not numbers:
-        region = next((r for r in LAYOUTS.get(card.document_type, ()) if r.name == "id_number"), None)
-        if region is not None:
-            raw = read_region(gray, region, engine)
-            digits = re.sub(r"[^0-9]", "", " ".join(raw.texts))
-            expected = 9 if card.document_type == "cmnd9" else 12
-            confidence = raw.confidence
-            if len(digits) in (expected + 1, expected + 2):  # a label letter read as a digit, as ocr.read says
-                digits, confidence = digits[-expected:], confidence * 0.9
-            if len(digits) == expected:
-                numbers.append(SideNumber(digits, "print", confidence >= SURE))
+        printed = read_printed_field(gray, card.document_type, "id_number", engine)
+        if printed is not None and printed.value is not None:
+            numbers.append(SideNumber(printed.value, "print", printed.confidence >= SURE, printed))
     return numbers
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ocr.reading import FieldReading
+
 # ID-1: 85.6 x 53.98 mm. The canonical card is that at 300 dpi, the resolution the readers are tuned for.
 CARD_MM = (85.6, 53.98)
 CARD_ASPECT = CARD_MM[0] / CARD_MM[1]
@@ -43,6 +45,10 @@ class CardImage:
     document_type: str = "unknown"
     orientation_confidence: float = 0.0
     evidence: list[str] = field(default_factory=list)
+    # Fields of this side's print read already (by pairing, which needed the number), as generation `printed_as`:
+    # the card's reading takes them instead of reading them again, where it reads the card as the same generation.
+    printed: dict[str, FieldReading] = field(default_factory=dict)
+    printed_as: str = ""
 
 
 def find_cards(page: np.ndarray, dpi: float | None = None, *, max_cards: int = 2) -> list[CardOutline]:

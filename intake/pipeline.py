@@ -196,4 +196,12 @@ def read_sides(sides: CardSides, engine: OcrEngine | None = None, *, use_qr: boo
     """The card's reading: what its QR, MRZ and print say, merged and cross-checked."""
     front = sides.front.image if sides.front is not None else None
     back = sides.back.image if sides.back is not None else None
-    return read_card(Sides(front, back), sides.document_type, engine, use_qr=use_qr)
+    # What pairing read of a side's print is the card's reading's too, if the side kept its role and generation.
+    printed = {
+        name: reading
+        for card in sides.images
+        if card.printed_as == sides.document_type
+        for name, reading in card.printed.items()
+        if reading.side == card.side
+    }
+    return read_card(Sides(front, back), sides.document_type, engine, use_qr=use_qr, printed=printed)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -62,10 +64,18 @@ class _Evidence:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_card(sides: Sides, document_type: str, engine: OcrEngine | None = None, *, use_qr: bool = True) -> CardReading:
+def read_card(
+    sides: Sides,
+    document_type: str,
+    engine: OcrEngine | None = None,
+    *,
+    use_qr: bool = True,
+    printed: Mapping[str, FieldReading] | None = None,
+) -> CardReading:
     """Read one card whose generation is known (from `ocr.classify`) from its upright sides.
 
-    `use_qr=False` reads as if the QR code were unreadable (for measuring what print alone gives).
+    `use_qr=False` reads as if the QR code were unreadable (for measuring what print alone gives). `printed`: fields
+    these very sides' print was already read for (`read_printed_field`, by pairing), taken as they are, not read again.
     """
     engine = engine or get_engine()
     grays = {
@@ -81,10 +91,10 @@ def read_card(sides: Sides, document_type: str, engine: OcrEngine | None = None,
         read_qr(grays, document_type, evidence)
     if evidence.qr is None:
         read_machine_zone(grays, document_type, evidence, engine)
-        read_printed(grays, document_type, evidence, engine, colours=colours)
+        read_printed(grays, document_type, evidence, engine, colours=colours, known=printed)
     else:
         # The QR gives all the MRZ holds but the expiry; the MRZ is read only where the printed expiry is not sure.
-        read_printed(grays, document_type, evidence, engine, colours=colours)
+        read_printed(grays, document_type, evidence, engine, colours=colours, known=printed)
         if not _expiry_sure(evidence):
             read_machine_zone(grays, document_type, evidence, engine)
     fields = merge(evidence, document_type)
@@ -148,10 +158,12 @@ def read_printed(
     engine: OcrEngine,
     *,
     colours: dict[str, np.ndarray] | None = None,
+    known: Mapping[str, FieldReading] | None = None,
 ) -> None:
     """OCR of every printed field of this generation's layout, normalised.
 
     `colours`: the sides in colour (BGR), for the values a coloured seal is stamped over (see `FieldRegion`).
+    `known`: fields already read from these sides (see `read_card`).
     """
     mrz_words = _mrz_name_words(evidence)
     for region in LAYOUTS.get(document_type, ()):
@@ -161,6 +173,9 @@ def read_printed(
             region.name in QR_EXACT or (region.name in QR_CROSS_CHECKED and region.side == WITH_QR[document_type])
         ):
             continue  # the QR gives it exactly; print would only cost time
+        if known and (before := known.get(region.name)) is not None and before.side == region.side:
+            evidence.printed[region.name] = dataclasses.replace(before)  # a copy: the checks below lower confidences
+            continue
         if region.kind == "name":
             reading = _read_name(grays[region.side], region, engine, mrz_words)
         else:
@@ -170,6 +185,17 @@ def read_printed(
             reading = _normalise(read_region(gray, region, engine), document_type)
         if reading is not None:
             evidence.printed[region.name] = reading
+
+
+def read_printed_field(gray: np.ndarray, document_type: str, name: str, engine: OcrEngine) -> FieldReading | None:
+    """One printed field of a side (a number or a date, not the name), as `read_card` reads and normalises it; None
+    where the generation's layout has no such field."""
+    region = next((r for r in LAYOUTS.get(document_type, ()) if r.name == name), None)
+    if region is None:
+        return None
+    if region.kind == "name" or region.under_seal:
+        raise ValueError(f"{name} of {document_type} is read with the whole card (read_card)")
+    return _normalise(read_region(gray, region, engine), document_type)
 
 
 def _brightest_channel(image: np.ndarray, region: FieldRegion) -> np.ndarray:

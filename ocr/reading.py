@@ -47,6 +47,19 @@ class FieldReading:
             "box": list(self.box) if self.box else None,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FieldReading:
+        """The reading `to_json` gave (with `raw` where it was added: only `to_json`'s contract leaves it out)."""
+        box = data.get("box")
+        return cls(
+            value=data["value"],
+            confidence=float(data["confidence"]),
+            source=data["source"],
+            side=data.get("side"),
+            box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+            raw=data.get("raw"),
+        )
+
 
 @dataclass
 class CardReading:

@@ -37,6 +37,7 @@ from intake.batch import (
 )
 from intake.batch_pairing import LooseSide, SideNumber, pair_by_name, pair_loose_sides
 from intake.messages import CRASHED, TIMED_OUT
+from ocr.reading import FieldReading
 
 MOTCUA = Path(sys.executable).parent / "motcua"
 
@@ -287,6 +288,32 @@ def test_a_kept_side_is_taken_whole_or_not_at_all(
     assert path.stat().st_mode & 0o777 == 0o600
     path.write_bytes(path.read_bytes()[:5000])  # cut short, as by a crash while writing
     assert _kept_side(storage, loose, file) is None
+
+
+def test_the_number_pairing_read_is_the_cards_reading_too(samples: Path, sample_cases: list[dict[str, Any]]) -> None:
+    """A loose front's printed number, read by the survey to pair it, reaches the card's reading through the job's
+    JSON and is taken as it is (not read again); a side that changed generation since is read afresh."""
+    from intake.batch import CardMeta, Loose, read_side_numbers
+    from intake.load import load_pages
+    from intake.pipeline import pair_sides, read_sides, straighten
+
+    case = next(c for c in sample_cases if c["document_type"] == "cmnd12" and len(c["files"]) == 2)
+    truth = case["fields"]["id_number"]
+    cards = [straighten(load_pages(samples / _sides(case)[side])[0])[0] for side in ("front", "back")]
+    [number] = read_side_numbers(cards[0])
+    assert (number.source, number.value) == ("print", truth) and number.reading is not None
+    meta = CardMeta(0, 0, ((0.0, 0.0),) * 4, False, "front", "cmnd12", 1.0, ())
+    file = ScanFile("x", "x.jpg", "0" * 64, 1)
+    carried = Loose.from_json(json.loads(json.dumps(Loose(file, meta, 1, (number,)).to_json())))
+    reading = carried.numbers[0].reading
+    assert reading is not None and reading == number.reading
+    # Marked, so that the card's reading shows whether it took it or read the print again.
+    marked = FieldReading(truth[:-1] + str((int(truth[-1]) + 1) % 10), reading.confidence, "ocr", "front", reading.box)
+    cards[0].printed, cards[0].printed_as = {"id_number": marked}, "cmnd12"
+    [sides] = pair_sides(cards)
+    assert read_sides(sides).value("id_number") == marked.value
+    cards[0].printed_as = "cmnd9"
+    assert read_sides(sides).value("id_number") == truth
 
 
 # ---------------------------------------------------------------------------------------------------------

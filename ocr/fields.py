@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr.components import components
 from ocr.engine import OcrEngine, OcrLine
 from ocr.layout import FieldRegion
 from ocr.mrz import strip_diacritics
@@ -56,7 +57,7 @@ def value_lines(gray: np.ndarray, region: FieldRegion) -> list[ValueLine]:
     if roi.size == 0:
         return []
     binary = cv2.adaptiveThreshold(roi, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, _, stats = components(binary)
     height, width = roi.shape
     # Every component as arrays (x, y, w, h): the selections below are vector operations, not loops over glyphs
     # (a region holds a few hundred components with its background's specks).
@@ -168,7 +169,7 @@ def line_crop(gray: np.ndarray, line: ValueLine) -> np.ndarray:
     crop = _crop(gray, line.box).copy()
     y = line.box[1]
     binary = cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, labels, stats = components(binary)
     cap_top, baseline, cap = line.cap_top - y, line.baseline - y, line.height
     paper = int(np.percentile(crop, 90))
     # The value's own glyphs reach down into its body; a mark above one of them is the value's (a tone mark),
@@ -222,7 +223,7 @@ TRAILING_WORDS = 2
 def _words(crop: np.ndarray, cap: float) -> list[tuple[int, int]]:
     """The left and right ends of the words of a line crop, left to right, by the gaps between their glyphs."""
     binary = cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 41, 20)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, _, stats = components(binary)
     # Glyphs, the flat separators of "01-06-1955" included; background specks are neither tall nor wide.
     glyphs = sorted(
         (int(x), int(x + w))

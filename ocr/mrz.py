@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from ocr.components import components
 from ocr.dates import DateError, century_of, from_yymmdd
 
 if TYPE_CHECKING:
@@ -748,7 +749,7 @@ def _line_components(gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]],
     # Join a line's characters (30 px apart at 300 dpi, gaps of 10-15 px) but not two lines (18 px apart).
     pitch = width / 33.7  # 2.54 mm of 85.6
     joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (round(pitch * 1.3), 3)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    count, labels, stats = components(joined)
     boxes, slopes = [], []
     for label in range(1, count):
         x, y, w, h, _ = (int(value) for value in stats[label])
@@ -809,7 +810,7 @@ def _glyphs(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
     size = max(15, crop.shape[0] // 2 * 2 + 1)
     strokes = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     _, ink = cv2.threshold(strokes, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    count, _, stats = components(ink)
     pieces = sorted((int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, area in stats[1:count] if area >= 12)
     glyphs: list[tuple[int, int, int, int]] = []
     for piece in pieces:

@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from operator import add, itemgetter
 
 from ocr.mrz import strip_diacritics
 
@@ -55,6 +56,12 @@ class _TrieNode:
     bare: str  # of the letter leading here
     children: dict[str, _TrieNode] = field(default_factory=dict)
     entry: Syllable | None = None
+    # What the search bounds a branch by, filled in once the trie is complete:
+    priors: dict[str, float] = field(default_factory=dict)  # per role, the entry's prior cost
+    floor: dict[str, float] = field(default_factory=dict)  # per role, the cheapest prior of an entry here or below
+    below: frozenset[str] = frozenset()  # the letters of the nodes under this one
+    below_bare: frozenset[str] = frozenset()  # and those letters without their marks
+    depths: tuple[float, float] = (0, 0)  # the fewest and most letters of an entry here or below
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,33 @@ def build_lexicon(text: str) -> Lexicon:
     totals = {role: sum(_role_weight(entry, role) for entry in syllables.values()) for role in ROLES}
     givens = [entry.given for entry in syllables.values() if entry.given > 0]
     typical = sum(w * PRIOR_SCALE * math.log(totals["given"] / w) for w in givens) / sum(givens)
+    _annotate(trie, 0, totals, {})
     return Lexicon(syllables, trie, totals, typical)
+
+
+def _annotate(
+    node: _TrieNode, depth: int, totals: dict[str, float], interned: dict[frozenset[str], frozenset[str]]
+) -> None:
+    """A node's bounds from its children's (the trie's leaves all hold entries, so every branch has some)."""
+    floor = dict.fromkeys(ROLES, math.inf)
+    fewest, most = math.inf, -math.inf
+    if node.entry is not None:
+        node.priors = {role: _prior(node.entry, role, totals) for role in ROLES}
+        floor = dict(node.priors)
+        fewest = most = depth
+    below: set[str] = set()
+    for letter, child in node.children.items():
+        _annotate(child, depth + 1, totals, interned)
+        below |= child.below
+        below.add(letter)
+        floor = {role: min(floor[role], child.floor[role]) for role in ROLES}
+        fewest, most = min(fewest, child.depths[0]), max(most, child.depths[1])
+    node.floor = floor
+    node.depths = (fewest, most)
+    # Branches often go on with the same letters: one set object for them all, which the search's cache then finds
+    # by identity.
+    node.below = interned.setdefault(frozenset(below), frozenset(below))
+    node.below_bare = frozenset(_bare_letter(letter) for letter in below)
 
 
 def normalise_name(text: str) -> str:
@@ -275,8 +308,9 @@ class _Evidence:
 def _align(letters: str, evidence: list[_Evidence]) -> float:
     """The cheapest alignment of a word's letters to the symbols (edit distance with evidence costs)."""
     row = _first_row(evidence)
+    extras = [ev.extra for ev in evidence]
     for letter in letters:
-        row = _next_row(row, letter, evidence)
+        row = _next_row(row, [ev.cost(letter) for ev in evidence], extras)
     return row[-1]
 
 
@@ -288,11 +322,20 @@ def _first_row(evidence: list[_Evidence]) -> list[float]:
     return row
 
 
-def _next_row(row: list[float], letter: str, evidence: list[_Evidence]) -> list[float]:
-    """One more letter of the alignment: matched to a symbol, dropped by the OCR, or after a symbol left out."""
-    current = [row[0] + MISSING_LETTER]
-    for j, ev in enumerate(evidence):
-        current.append(min(row[j] + ev.cost(letter), row[j + 1] + MISSING_LETTER, current[j] + ev.extra))
+def _next_row(row: list[float], costs: list[float], extras: list[float]) -> list[float]:
+    """One more letter of the alignment (`costs` its cost at each symbol): matched to a symbol, dropped by the OCR,
+    or after a symbol left out."""
+    left = row[0] + MISSING_LETTER
+    current = [left]
+    for diagonal, up, cost, extra in zip(row, row[1:], costs, extras, strict=False):  # row: one entry more
+        left += extra
+        matched = diagonal + cost
+        if matched < left:
+            left = matched
+        dropped = up + MISSING_LETTER
+        if dropped < left:
+            left = dropped
+        current.append(left)
     return current
 
 
@@ -305,12 +348,12 @@ class _WordReading:
     fit: float  # of the chosen text against the evidence alone
 
 
-def _prior(entry: Syllable, role: str, lex: Lexicon) -> float:
+def _prior(entry: Syllable, role: str, totals: dict[str, float]) -> float:
     weight = _role_weight(entry, role)
     penalty = 0.0
     if weight <= 0:
         weight, penalty = RARE_WEIGHT, NOT_A_SURNAME if role == "surname" else ROLE_MISMATCH
-    return PRIOR_SCALE * math.log(lex.totals[role] / weight) + penalty
+    return PRIOR_SCALE * math.log(totals[role] / weight) + penalty
 
 
 MRZ_VOUCHED = 2.0
@@ -357,6 +400,10 @@ def _fits_mrz(word_bare: str, mrz_word: str | None, truncated: bool) -> bool:
     return mrz_word is None or word_bare == mrz_word or (truncated and word_bare.startswith(mrz_word))
 
 
+# A bound and the alignment it bounds add the same costs in other orders, which may differ in the last bits.
+_ROUNDING = 1e-9
+
+
 def _search(
     evidence: list[_Evidence],
     lex: Lexicon,
@@ -368,34 +415,100 @@ def _search(
     mrz_truncated: bool,
 ) -> dict[str, float]:
     """The cost of every lexicon syllable within reach of the symbols: one alignment row per node of the lexicon's
-    trie (shared prefixes computed once), best branches first, and branches far behind the best abandoned."""
+    trie (shared prefixes computed once), best branches first, and branches that cannot come near the best abandoned.
+
+    A branch is dropped only when a lower bound on every cost down it is already out of the window, so the result
+    (and its order, which settles ties) is that of a search of every branch, filtered by the window."""
     shortest, longest = lengths
     costs: dict[str, float] = {}
     best = math.inf
+    extras = [ev.extra for ev in evidence]
+    columns: dict[str, list[float]] = {}
+    # Per symbol from the last: what leaving it out costs, its letters' bare forms, and its letters' costs cheapest
+    # first (Đ included where only D was read).
+    backwards: list[tuple[float, set[str], list[tuple[float, str]]]] = []
+    for ev in reversed(evidence):
+        offered = [(ev.cost(letter), letter) for letter in ev.scores]
+        if "Đ" not in ev.scores and "D" in ev.scores:
+            offered.append((ev.cost("Đ"), "Đ"))
+        backwards.append((ev.extra, ev.bare, sorted(offered)))
+    tails: dict[frozenset[str], list[float]] = {}
 
-    def visit(node: _TrieNode, row: list[float], depth: int) -> None:
-        nonlocal best
+    def tail(node: _TrieNode) -> list[float]:
+        """At least what symbols j.. add to any syllable going on below the node: each symbol is one of the letters
+        there, at no less than the cheapest of them costs at that symbol, or is left out."""
+        found = [0.0]
+        total = 0.0
+        for extra, bares, offered in backwards:
+            cheapest = SUBSTITUTION if node.below_bare.isdisjoint(bares) else MARK_MISS
+            for cost, letter in offered:
+                if cost >= cheapest:
+                    break
+                if letter in node.below:
+                    cheapest = cost
+                    break
+            total += extra if extra < cheapest else cheapest
+            found.append(total)
+        found.reverse()
+        tails[node.below] = found
+        return found
+
+    # Depth first, best branches first, as a stack of branches still to see: (the cheapest entry of the row, a
+    # bound on any cost down the branch, its node, its row, its depth).
+    stack: list[tuple[float, float, _TrieNode, list[float], int]] = [(0.0, 0.0, lex.trie, _first_row(evidence), 0)]
+    while stack:
+        lowest, bound, node, row, depth = stack.pop()
+        # Candidates far behind the best matter neither to the choice nor to its probability.
+        if lowest > best + SEARCH_WINDOW or bound > best + SEARCH_WINDOW + _ROUNDING:
+            continue
         entry = node.entry
         if entry is not None and depth >= shortest and _fits_mrz(entry.bare, mrz_word, mrz_truncated):
-            costs[entry.text] = row[-1] + _prior(entry, role, lex)
-            best = min(best, costs[entry.text])
+            cost = costs[entry.text] = row[-1] + node.priors[role]
+            best = min(best, cost)
         if depth >= longest:
-            return
+            continue
         branches = []
+        ups = row[1:]
+        limit = best + SEARCH_WINDOW + _ROUNDING
         for letter, child in node.children.items():
             if depth == 0 and starts is not None and child.bare not in starts:
                 continue
             if mrz_word is not None and (child.bare != mrz_word[depth] if depth < len(mrz_word) else not mrz_truncated):
                 continue
-            current = _next_row(row, letter, evidence)
-            branches.append((min(current), letter, child, current))
-        branches.sort(key=lambda branch: branch[0])
-        for lowest, _, child, current in branches:
-            # Candidates far behind the best matter neither to the choice nor to its probability.
-            if lowest <= best + SEARCH_WINDOW:
-                visit(child, current, depth + 1)
-
-    visit(lex.trie, _first_row(evidence), 0)
+            if child.depths[1] < shortest or child.depths[0] > longest:
+                continue  # no syllable of an allowed length down there
+            # No syllable down a branch costs less than its row's cheapest way to the end plus its cheapest prior:
+            # bounded roughly from this row before the branch's row is worked out, then from that row.
+            floor = child.floor[role]
+            if lowest + floor > limit:
+                continue
+            column = columns.get(letter)
+            if column is None:
+                column = columns[letter] = [ev.cost(letter) for ev in evidence]
+            # _next_row, inlined: a call per branch would cost a tenth of the search.
+            left = row[0] + MISSING_LETTER
+            current = [left]
+            for diagonal, up, cost, extra in zip(row, ups, column, extras, strict=False):
+                left += extra
+                matched = diagonal + cost
+                if matched < left:
+                    left = matched
+                dropped = up + MISSING_LETTER
+                if dropped < left:
+                    left = dropped
+                current.append(left)
+            cheapest = min(current)
+            if cheapest + floor > limit:
+                continue
+            ahead = tails.get(child.below)
+            if ahead is None:
+                ahead = tail(child)
+            child_bound = min(map(add, current, ahead)) + floor
+            if child_bound <= limit:
+                branches.append((cheapest, child_bound, child, current, depth + 1))
+        # Stable, as the children's order settles ties; the cheapest is taken from the stack first.
+        branches.sort(key=itemgetter(0))
+        stack.extend(reversed(branches))
     return {text: cost for text, cost in costs.items() if cost <= best + SEARCH_WINDOW}
 
 

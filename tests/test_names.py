@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -12,9 +13,14 @@ import numpy as np
 import pytest
 
 from ocr.names import (
+    SEARCH_WINDOW,
     LineChoices,
     NameReading,
     Symbol,
+    _align,
+    _Evidence,
+    _prior,
+    _search,
     bare,
     correct_name,
     is_syllable_shaped,
@@ -202,6 +208,34 @@ def test_nothing_read() -> None:
     assert correct_name(LineChoices("", 0.0, [])) == NameReading("", 0.0, False, [])
     reading = correct_name(LineChoices(".", 0.3, [[[(".", 0.9)]]]))
     assert reading.full_name == "" and reading.confidence == 0.0
+
+
+def test_search_bounds_drop_only_what_the_window_drops() -> None:
+    # The search abandons branches by bounds; every syllable scored on its own and filtered by the window must give
+    # the very same costs, on clean and on badly misread words.
+    lex = lexicon()
+    rng = random.Random(7)
+    syllables = list(lex.syllables)
+    alphabet = sorted({letter for text in syllables for letter in text}) + list("0158|.'Ð")
+    for _ in range(40):
+        word: list[Symbol] = []
+        for letter in rng.choice(syllables):
+            if rng.random() < 0.1:
+                continue  # dropped
+            read = rng.choice(alphabet) if rng.random() < 0.2 else letter
+            word.append([(read, rng.choice([0.95, 0.6, 0.3]))] + [(rng.choice(alphabet), 0.0)] * rng.randint(0, 2))
+        evidence = [_Evidence.of(symbol) for symbol in word or [[("A", 0.9)]]]
+        lengths = (max(1, len(evidence) - 2), len(evidence) + 2)
+        role = rng.choice(["surname", "middle", "given"])
+        every = {
+            text: _align(text, evidence) + _prior(entry, role, lex.totals)
+            for text, entry in lex.syllables.items()
+            if lengths[0] <= len(text) <= lengths[1]
+        }
+        best = min(every.values())
+        within = {text: cost for text, cost in every.items() if cost <= best + SEARCH_WINDOW}
+        found = _search(evidence, lex, role=role, lengths=lengths, starts=None, mrz_word=None, mrz_truncated=False)
+        assert found == within
 
 
 # --- real Tesseract on rendered cards ----------------------------------------------------------------------

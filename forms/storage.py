@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,17 +17,27 @@ EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".pn
 
 
 def _private_dir(path: Path) -> None:
+    # A folder already there and already private (every file but the first of its folder) needs no mkdir and no
+    # chmod: one stat instead of three calls into the file system.
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode) and stat.S_IMODE(mode) == 0o700:
+            return
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
 
 
-def save_bytes(root: Path, data: bytes, *, kind: str, name: str, content_type: str) -> tuple[str, str]:
+def save_bytes(
+    root: Path, data: bytes, *, kind: str, name: str, content_type: str, sha256: str | None = None
+) -> tuple[str, str]:
     """Write `data` under `root` (0o600, written to a temporary name then renamed) unless it is there already.
 
     Returns the path relative to `root` and the SHA-256. Writing before opening a transaction keeps disk time out
-    of it (on SQLite a transaction holds the database's write lock); `store_file` then only records the file.
+    of it (on SQLite a transaction holds the database's write lock); `file_record` then only records the file.
+    `sha256` is for a caller that has just checked `data` against its SHA-256: it names the file, and is not
+    computed again; a wrong one would file the bytes under another content's name.
     """
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     extension = EXTENSIONS.get(content_type, Path(name).suffix.lower()[:8] or ".bin")
     relative = Path(kind) / digest[:2] / f"{digest}{extension}"
     target = root / relative
@@ -59,7 +71,29 @@ def store_file(
 ) -> StoredFile:
     """Write `data` under `root` (see `save_bytes`) and record it."""
     relative, digest = save_bytes(root, data, kind=kind, name=name, content_type=content_type)
-    record = StoredFile(
+    record = file_record(relative, digest, data, kind=kind, name=name, content_type=content_type,
+                         request_id=request_id)  # fmt: skip
+    session.add(record)
+    session.flush()
+    return record
+
+
+def file_record(
+    relative: str,
+    digest: str,
+    data: bytes,
+    *,
+    kind: str,
+    name: str,
+    content_type: str,
+    request_id: int | None = None,
+) -> StoredFile:
+    """The record of `data` that `save_bytes` wrote (its path and SHA-256), not yet added to any session.
+
+    For a caller that saved its files before the transaction: recording them costs no second hash and no second
+    look at the disk, and several records can go to the database in one flush.
+    """
+    return StoredFile(
         kind=kind,
         request_id=request_id,
         path=relative,
@@ -68,9 +102,6 @@ def store_file(
         size=len(data),
         sha256=digest,
     )
-    session.add(record)
-    session.flush()
-    return record
 
 
 def read_stored(root: Path, record: StoredFile) -> bytes:

@@ -51,7 +51,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -62,7 +62,7 @@ from sqlmodel import Session, col, select
 from forms.accounts import audit
 from forms.db import make_engine, upgrade
 from forms.models import AccountRequest, Batch, BatchItem, BatchSide, StoredFile, Unit
-from forms.storage import read_stored, save_bytes, store_file
+from forms.storage import file_record, read_stored, save_bytes
 from intake.batch_pairing import (
     LooseSide,
     SideNumber,
@@ -776,6 +776,16 @@ def _form_values(intake: CitizenIntake) -> dict[str, Any]:
     return values
 
 
+class _ToStore(NamedTuple):
+    """One of an item's files for the storage folder: written before the transaction, recorded in it."""
+
+    kind: str
+    data: bytes
+    name: str
+    content_type: str
+    sha256: str | None = None  # known already (a scan, checked when it was read): not computed again
+
+
 def _commit(
     context: BatchContext,
     refs: list[tuple[str, str, int]],
@@ -798,16 +808,20 @@ def _commit(
     status, reason = line["status"], line["reason"]
     pairing = line["pairing"] or "one file"
     root = Path(context.storage)
-    stored: list[tuple[str, bytes, str, str]] = []  # (kind, data, name, content type), written before the transaction
+    stored: list[_ToStore] = []
+    saved: list[tuple[str, str]] = []  # (path in the storage folder, SHA-256) of each, as save_bytes returned it
     if intake is not None:
         for file, data in scans or []:
             kind = sniff(data[:_HEAD]) or "bin"
-            stored.append(("scan", data, Path(file.name).name, CONTENT_TYPES.get(kind, "application/octet-stream")))
+            content_type = CONTENT_TYPES.get(kind, "application/octet-stream")
+            # `_read_file` has just checked these bytes against the inventory's SHA-256: they are not hashed again.
+            stored.append(_ToStore("scan", data, Path(file.name).name, content_type, file.sha256))
         for side, jpeg in intake.side_jpegs.items():
-            stored.append(("card", jpeg, f"{side}.jpg", "image/jpeg"))
-        stored.append(("attachment", intake.pdf, "CCCD.pdf", "application/pdf"))
-        for kind, data, name, content_type in stored:
-            save_bytes(root, data, kind=kind, name=name, content_type=content_type)
+            stored.append(_ToStore("card", jpeg, f"{side}.jpg", "image/jpeg"))
+        stored.append(_ToStore("attachment", intake.pdf, "CCCD.pdf", "application/pdf"))
+        for entry in stored:
+            saved.append(save_bytes(root, entry.data, kind=entry.kind, name=entry.name,
+                                    content_type=entry.content_type, sha256=entry.sha256))  # fmt: skip
     engine = database_engine(context.database_url)
     ref_names = [ref for ref, _, _ in refs]
     for _attempt in range(_COMMIT_ATTEMPTS):
@@ -818,20 +832,27 @@ def _commit(
                 pdf_name = None
                 attachment_path = None
                 if intake is not None:
+                    # The name first, while nothing waits in the session: its query then sets off no flush.
+                    pdf_name = _free_pdf_name(session, context.batch_id, line["id_number"] or f"unread-{key[:8]}")
                     request = AccountRequest(
                         status="draft", origin="batch", batch=context.batch_name, unit_id=context.unit_id,
                         **_form_values(intake),
                     )  # fmt: skip
                     session.add(request)
                     session.flush()
+                    # The files are on disk already (saved above): only their records, in one flush.
+                    records: list[StoredFile] = []
+                    for entry, (relative, digest) in zip(stored, saved, strict=True):
+                        records.append(file_record(relative, digest, entry.data, kind=entry.kind, name=entry.name,
+                                                   content_type=entry.content_type, request_id=request.id))  # fmt: skip
+                    session.add_all(records)
+                    session.flush()
                     side_files: dict[str, int | None] = {}
                     attachment: StoredFile | None = None
-                    for kind, data, name, content_type in stored:
-                        record = store_file(session, root, data, kind=kind, name=name, content_type=content_type,
-                                            request_id=request.id)  # fmt: skip
-                        if kind == "card":
-                            side_files[name.removesuffix(".jpg")] = record.id
-                        elif kind == "attachment":
+                    for entry, record in zip(stored, records, strict=True):
+                        if entry.kind == "card":
+                            side_files[entry.name.removesuffix(".jpg")] = record.id
+                        elif entry.kind == "attachment":
                             attachment = record
                     assert attachment is not None
                     request.attachment_id = attachment.id
@@ -845,7 +866,6 @@ def _commit(
                     }
                     request.reading = json.dumps(reading, ensure_ascii=False)
                     session.add(request)
-                    pdf_name = _free_pdf_name(session, context.batch_id, line["id_number"] or f"unread-{key[:8]}")
                     audit(session, None, "batch_read", request=request,
                           detail=f"{context.batch_name}: {intake.reading.document_type}, {status}")  # fmt: skip
                     line = {**line, "pdf": pdf_name, "request_id": request.id, "reading": reading}

@@ -74,7 +74,7 @@ from intake.batch_pairing import (
 from intake.cards import CARD_SIZE, CardImage, find_cards, rotate_half_turn, warp_card
 from intake.counter import CitizenIntake, intake_sides
 from intake.errors import FileTooLarge, IntakeError, NoCardFound
-from intake.load import DEFAULT_LIMITS, load_pages, sniff
+from intake.load import DEFAULT_LIMITS, decode_jpeg, load_pages, sniff
 from intake.messages import (
     CHANGED,
     CRASHED,
@@ -608,10 +608,10 @@ def _kept_side(storage: str, loose: Loose, file: ScanFile) -> CardImage | None:
     """The side as the survey left it, from the storage folder; None where it was not kept (or not whole)."""
     meta = loose.meta
     try:
-        encoded = np.fromfile(_kept_path(storage, side_ref(file.sha256, meta.page, meta.card)), dtype=np.uint8)
+        encoded = _kept_path(storage, side_ref(file.sha256, meta.page, meta.card)).read_bytes()
     except OSError:
         return None
-    image = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
+    image = decode_jpeg(encoded) if encoded else None
     if image is None or image.shape[:2] != CARD_SIZE[::-1]:
         return None
     return meta.card_image(image, file.name)

@@ -15,6 +15,7 @@ from ocr.reading import FieldReading
 CARD_MM = (85.6, 53.98)
 CARD_ASPECT = CARD_MM[0] / CARD_MM[1]
 CARD_SIZE = (1011, 638)  # width, height in pixels at 300 dpi
+CARD_DPI = 300  # the resolution CARD_SIZE is at
 A4_LONG_INCHES = 297 / 25.4
 
 # The outline is found on a small copy: the card is still 250+ px long there, enough for a coarse quad, and the

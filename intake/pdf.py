@@ -50,6 +50,8 @@ class PdfResult:
     quality: int
     size: int
     pages: int
+    # The sides' JPEG streams as the PDF embeds them, in order; each at `dpi` (never above its own pixels).
+    jpegs: tuple[bytes, ...] = field(default=(), repr=False)
 
 
 def merge_pdf(
@@ -84,9 +86,10 @@ def merge_pdf(
         if step_dpi != scaled_dpi:  # the ladder keeps a resolution for several qualities: resize once
             scaled_dpi = step_dpi
             scaled = [_resize(image, slot.rect, step_dpi) for image, slot in zip(images, slots, strict=True)]
-        data = _build([_encode_jpeg(image, step_quality) for image in scaled], slots, title)
+        jpegs = tuple(_encode_jpeg(image, step_quality) for image in scaled)
+        data = _build(jpegs, slots, title)
         if len(data) <= budget:
-            return PdfResult(data, step_dpi, step_quality, len(data), slots[-1].page + 1)
+            return PdfResult(data, step_dpi, step_quality, len(data), slots[-1].page + 1, jpegs)
         if smallest is None or len(data) < smallest[0]:
             smallest = (len(data), step_dpi, step_quality)
     assert smallest is not None

@@ -215,3 +215,21 @@ def test_failed_write_leaves_nothing(tmp_path: Path, merged: PdfResult) -> None:
     with pytest.raises(OSError):
         write_pdf(merged, target)
     assert sorted(os.listdir(tmp_path)) == ["cccd.pdf"]
+
+
+def test_the_stored_side_images_are_the_pdfs_own(samples: Path, sample_cases: list) -> None:
+    """A citizen's side images (the reviewer's crops come from them) are the JPEG streams of the attachment itself,
+    at the card's full size: one encoding of each side, not two."""
+    from intake.cards import CARD_SIZE
+    from intake.counter import intake_citizen
+
+    case = next(c for c in sample_cases if len(c["files"]) == 2)
+    scans = [(entry["file"], (samples / entry["file"]).read_bytes()) for entry in case["files"]]
+    result = intake_citizen(scans)
+    assert set(result.side_jpegs) == {"front", "back"}
+    with pymupdf.open(stream=result.pdf, filetype="pdf") as doc:
+        embedded = [doc.xref_stream_raw(xref) for page in doc for xref, *_ in page.get_images(full=True)]
+    assert embedded == [result.side_jpegs["front"], result.side_jpegs["back"]]
+    for jpeg in result.side_jpegs.values():
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[1::-1] == CARD_SIZE

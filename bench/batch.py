@@ -127,7 +127,10 @@ def run_celery(
         deadline = time.monotonic() + 120
         while sum(len(reply) for reply in app.control.ping(timeout=0.5)) < workers:
             if time.monotonic() > deadline:
-                raise SystemExit(f"the workers did not answer in 120 s; see {work}/worker*.log")
+                logs = Path(tempfile.mkdtemp(prefix="motcua-bench-worker-logs-"))
+                for log_file in work.glob("worker*.log"):  # the work folder goes below: the logs are kept
+                    shutil.copy(log_file, logs)
+                raise SystemExit(f"the workers did not answer in 120 s; see {logs}/worker*.log")
         time.sleep(3)  # a worker answers before its pool processes have loaded their models: not the batch's time
         load_before = os.getloadavg()[0]
         cpu = cpu_seconds() + tree_cpu_seconds([p.pid for p in started])

@@ -916,6 +916,21 @@ def mrz_confidence(data: MrzData | None) -> float:
     return round(0.1 + 0.2 * sum(fields) / len(fields), 3)
 
 
+def _found_lines(
+    back: np.ndarray, engine: OcrEngine | None
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]], OcrEngine] | None:
+    """The back in grey, levelled about its MRZ, the MRZ's line boxes and the engine; None where it has no MRZ."""
+    gray = back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGR2GRAY)
+    gray, boxes = _level_mrz(gray)
+    if not boxes:
+        return None
+    if engine is None:
+        from ocr.engine import get_engine
+
+        engine = get_engine()
+    return gray, boxes, engine
+
+
 def read_mrz(back: np.ndarray, engine: OcrEngine | None = None) -> MrzReading | None:
     """Find and read the MRZ of an upright card back (BGR or gray, 1011x638 at 300 dpi); None if it has none.
 
@@ -926,14 +941,10 @@ def read_mrz(back: np.ndarray, engine: OcrEngine | None = None) -> MrzReading | 
     then binarised; the reading with the most checks holding is kept. About 55 ms of CPU per back with an MRZ
     (three Tesseract calls of ~17 ms), 3 ms for one without.
     """
-    gray = back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGR2GRAY)
-    gray, boxes = _level_mrz(gray)
-    if not boxes:
+    found = _found_lines(back, engine)
+    if found is None:
         return None
-    if engine is None:
-        from ocr.engine import get_engine
-
-        engine = get_engine()
+    gray, boxes, engine = found
     crops = [_crop(gray, box) for box in boxes]
     glyphs = [_glyphs(crop) for crop in crops]
     shape = read_name_shape(crops[0], crops[2], glyphs[0], glyphs[2])
@@ -963,14 +974,10 @@ def read_mrz_numbers(back: np.ndarray, engine: OcrEngine | None = None) -> MrzDa
     one Tesseract call of ~17 ms instead of three. Line 1 is read as `read_mrz` reads it, again with its own
     characters and then binarised while its checks fail. The result's line 2 and 3 checks are false (not read).
     """
-    gray = back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGR2GRAY)
-    gray, boxes = _level_mrz(gray)
-    if not boxes:
+    found = _found_lines(back, engine)
+    if found is None:
         return None
-    if engine is None:
-        from ocr.engine import get_engine
-
-        engine = get_engine()
+    gray, boxes, engine = found
     crop = _crop(gray, boxes[0])
     text = engine.read_line(_compact(crop, _glyphs(crop)), lang="eng", whitelist=MRZ_WHITELIST).text
     data = _parse_or_none([text], None)

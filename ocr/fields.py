@@ -343,17 +343,16 @@ def read_region(gray: np.ndarray, region: FieldRegion, engine: OcrEngine) -> Raw
     label_cut = False
     for index, line in enumerate(lines):
         crop = line_crop(gray, line)
+        result: OcrLine | None = None
         if index == 0 and region.label_end and (value := after_label(crop, line, region.label_end)) is not None:
-            result = engine.read_line(value, lang="vie")
+            alone = engine.read_line(value, lang="vie")
             # Now and then Tesseract finds no line at all in the value alone (a mark of the line above along its
             # top edge) that it reads within the whole line: then the whole line, label and all, as before.
-            if result.text:
-                texts.append(result.text)
-                confidences.append(result.confidence)
-                crops.append(value)
-                label_cut = True
-                continue
-        result = _read_tail(crop, region, engine, line.height) or _read_value(crop, region.kind, engine, line.height)
+            if alone.text:
+                result, crop, label_cut = alone, value, True
+        if result is None:
+            cap = line.height
+            result = _read_tail(crop, region, engine, cap) or _read_value(crop, region.kind, engine, cap)
         texts.append(result.text)
         confidences.append(result.confidence)
         crops.append(crop)

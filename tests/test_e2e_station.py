@@ -16,6 +16,8 @@ import pytest
 from e2e_server import LiveApp, browser_page, chromium, live_server
 from sqlmodel import Session, select
 
+from forms.models import AccountRequest, StationScan
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "scans"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -84,12 +86,17 @@ def _open_a_new_request(page: Any, live: Any) -> None:
     page.evaluate("() => { window.stillTheSamePage = true; }")
 
 
+def _one_request_with_both_sides(session: Session) -> AccountRequest:
+    """The one request the page filled, with the card images of both sides stored beside its reading."""
+    request = session.exec(select(AccountRequest)).one()
+    assert sorted(json.loads(request.reading or "{}")["side_files"]) == ["back", "front"]
+    return request
+
+
 def test_scans_saved_into_the_station_folder_fill_the_open_counter_page(
     page: Any, live: LiveApp, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
-
-    from forms.models import AccountRequest
 
     cases = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))["cases"]
     truth = next(case for case in cases if [entry["file"] for entry in case["files"]] == [FRONT, BACK])["fields"]
@@ -124,8 +131,7 @@ def test_scans_saved_into_the_station_folder_fill_the_open_counter_page(
 
     assert sorted(path.name for path in (folder / "done").iterdir()) == [FRONT, BACK]
     with Session(live.app.extensions["motcua"].engine) as session:
-        request = session.exec(select(AccountRequest)).one()
-        assert sorted(json.loads(request.reading or "{}")["side_files"]) == ["back", "front"]
+        _one_request_with_both_sides(session)
 
 
 def test_quet_shows_the_wait_then_fills_the_form(
@@ -135,8 +141,6 @@ def test_quet_shows_the_wait_then_fills_the_form(
     stays usable meanwhile, and fills itself when the scan is read."""
     from playwright.sync_api import expect
     from test_web import card_on_the_glass
-
-    from forms.models import AccountRequest, StationScan
 
     cases = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))["cases"]
     truth = next(case for case in cases if case["case"] == "c007")["fields"]  # both sides on one 300 dpi page
@@ -165,7 +169,6 @@ def test_quet_shows_the_wait_then_fills_the_form(
         raise
 
     with Session(live.app.extensions["motcua"].engine) as session:
-        request = session.exec(select(AccountRequest)).one()
-        assert sorted(json.loads(request.reading or "{}")["side_files"]) == ["back", "front"]
+        request = _one_request_with_both_sides(session)
         scan = session.exec(select(StationScan)).one()
         assert scan.source == "scanner" and scan.request_id == request.id
